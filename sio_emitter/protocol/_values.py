@@ -1,0 +1,266 @@
+"""Value encodings that match what Node puts on the wire.
+
+Node's Redis family writes msgpack with notepack.io and JSON with ``JSON.stringify``.
+Python's msgpack and json modules disagree with both in small ways that change bytes
+(and sometimes what a JavaScript peer sees), so every value goes through a
+normaliser first. See gotchas 1-9 of the protocol map.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+import msgpack
+
+__all__ = [
+    "DEFAULT_MAX_PAYLOAD",
+    "ProtocolError",
+    "dumps_json",
+    "has_binary",
+    "loads_any",
+    "loads_json",
+    "pack",
+    "to_client_value",
+    "unpack",
+]
+
+#: Largest payload the decoders accept, in bytes. Node sets no limit; a cap keeps one
+#: hostile publisher from making every server in the cluster allocate without bound.
+DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024
+
+_UTC = _dt.timezone.utc
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
+_MS = _dt.timedelta(milliseconds=1)
+# notepack writes integral numbers as msgpack ints up to uint64; beyond that it
+# corrupts them, so those stay float64 here (JavaScript cannot tell the difference).
+_INT_MIN = -(2**63)
+_INT_MAX = 2**64
+
+
+class ProtocolError(ValueError):
+    """Raised by every ``decode_*`` function for input that is not a valid message.
+
+    It is the only exception the decoders raise: truncated or undecodable payloads,
+    payloads over the size cap, wrong shapes and unknown type numbers all end here.
+    """
+
+
+def _fail(message: str) -> NoReturn:
+    raise ProtocolError(message)
+
+
+# --- msgpack ---------------------------------------------------------------------------
+
+
+def _to_timestamp(value: _dt.datetime) -> msgpack.Timestamp:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_UTC)
+    # JavaScript Dates carry milliseconds only.
+    ms = (value - _EPOCH) // _MS
+    return msgpack.Timestamp.from_unix_nano(ms * 1_000_000)
+
+
+def _pack_key(key: object) -> str:
+    if type(key) is str:
+        return key
+    if isinstance(key, (int, float)) and not isinstance(key, bool):
+        return str(_pack_value(key))
+    if isinstance(key, str):
+        return str(key)
+    raise TypeError(f"object keys must be str, not {type(key).__name__}")
+
+
+def _pack_value(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None or kind is bytes:
+        return value
+    if kind is float:
+        if value.is_integer() and _INT_MIN <= value < _INT_MAX:
+            return int(value)
+        return value
+    if kind is list or kind is tuple:
+        return [_pack_value(item) for item in value]
+    if kind is dict:
+        return {_pack_key(k): _pack_value(v) for k, v in value.items()}
+    # Subclasses and other containers are rarer: checked after the fast path.
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return _pack_value(float(value))
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, _dt.datetime):
+        return _to_timestamp(value)
+    if isinstance(value, Mapping):
+        return {_pack_key(k): _pack_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_pack_value(item) for item in value]
+    raise TypeError(f"{type(value).__name__} cannot be sent to Socket.IO peers")
+
+
+def pack(value: Any) -> bytes:
+    """msgpack-encode ``value`` byte for byte as notepack.io would encode its JS twin.
+
+    Raises ``TypeError`` for values JavaScript has no form for, and ``ValueError``
+    for integers out of msgpack's range.
+    """
+    normalised = _pack_value(value)
+    try:
+        return msgpack.packb(normalised, use_bin_type=True)  # type: ignore[no-any-return]
+    except OverflowError as exc:
+        raise ValueError(f"integer out of range for msgpack: {exc}") from None
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    # notepack's legacy ext 0: one byte means `undefined`, longer means ArrayBuffer.
+    if code == 0:
+        return None if len(data) == 1 else bytes(data)
+    return [code, bytes(data)]
+
+
+def unpack(payload: bytes, max_size: int = DEFAULT_MAX_PAYLOAD) -> Any:
+    """Decode msgpack into plain data: dict/list/str/bytes/int/float/bool/None/datetime."""
+    if len(payload) > max_size:
+        _fail(f"payload of {len(payload)} bytes is over the {max_size}-byte cap")
+    try:
+        return msgpack.unpackb(
+            payload,
+            raw=False,
+            strict_map_key=True,
+            timestamp=3,
+            ext_hook=_ext_hook,
+        )
+    except Exception as exc:  # msgpack raises a zoo of types; they all mean bad input
+        raise ProtocolError(f"invalid msgpack: {exc}") from None
+
+
+# --- JSON ------------------------------------------------------------------------------
+
+
+def _iso(value: _dt.datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_UTC)
+    value = value.astimezone(_UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def _json_key(key: object) -> str:
+    if type(key) is str:
+        return key
+    if isinstance(key, bool) or key is None:
+        return json.dumps(key)
+    if isinstance(key, (int, float)):
+        return json.dumps(_json_value(key))
+    if isinstance(key, str):
+        return str(key)
+    raise TypeError(f"object keys must be str, not {type(key).__name__}")
+
+
+def _json_value(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        if not math.isfinite(value):
+            return None  # JSON.stringify writes null for NaN and +-Infinity
+        if value.is_integer() and abs(value) < 1e21:
+            return int(value)
+        return value
+    if kind is list or kind is tuple:
+        return [_json_value(item) for item in value]
+    if kind is dict:
+        return {_json_key(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        # What Buffer.prototype.toJSON produces.
+        return {"type": "Buffer", "data": list(bytes(value))}
+    if isinstance(value, _dt.datetime):
+        return _iso(value)
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return _json_value(float(value))
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {_json_key(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_value(item) for item in value]
+    raise TypeError(f"{type(value).__name__} cannot be sent to Socket.IO peers")
+
+
+def dumps_json(value: Any) -> bytes:
+    """UTF-8 bytes of what ``JSON.stringify`` writes for the JS twin of ``value``."""
+    text = json.dumps(
+        _json_value(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("strings must not contain lone surrogates") from None
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads_json(payload: bytes, max_size: int = DEFAULT_MAX_PAYLOAD) -> Any:
+    """Parse JSON as ``JSON.parse`` would (``NaN``/``Infinity`` literals are errors)."""
+    if len(payload) > max_size:
+        _fail(f"payload of {len(payload)} bytes is over the {max_size}-byte cap")
+    try:
+        return json.loads(payload, parse_constant=_reject_constant)
+    except Exception as exc:  # ValueError, UnicodeDecodeError, RecursionError
+        raise ProtocolError(f"invalid JSON: {type(exc).__name__}") from None
+
+
+def loads_any(payload: bytes, max_size: int = DEFAULT_MAX_PAYLOAD) -> Any:
+    """Decode the way Node's receivers do: a leading ``{`` means JSON, anything else msgpack."""
+    if payload[:1] == b"{":
+        return loads_json(payload, max_size)
+    return unpack(payload, max_size)
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def has_binary(value: Any, _depth: int = 0) -> bool:
+    """True when ``value`` holds bytes anywhere (Node's ``hasBinary``)."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return True
+    if _depth > 512:
+        return False
+    if isinstance(value, (list, tuple)):
+        return any(has_binary(item, _depth + 1) for item in value)
+    if isinstance(value, Mapping):
+        return any(has_binary(item, _depth + 1) for item in value.values())
+    return False
+
+
+def to_client_value(value: Any) -> Any:
+    """Turn decoded wire data into what a Socket.IO client would get from a Node server.
+
+    msgpack timestamps become ISO strings (``Date.prototype.toJSON``); everything else is
+    left alone, bytes included (the Socket.IO parser sends them as attachments).
+    """
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or kind is float or value is None:
+        return value
+    if kind is bytes:
+        return value
+    if kind is list:
+        return [to_client_value(item) for item in value]
+    if kind is dict:
+        return {k: to_client_value(v) for k, v in value.items()}
+    if isinstance(value, _dt.datetime):
+        return _iso(value)
+    return value
