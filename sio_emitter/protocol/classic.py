@@ -288,9 +288,7 @@ _REQUEST_DECODERS: dict[int, _RequestDecoder] = {
 }
 
 
-def decode_request(
-    payload: bytes, nsp: str, max_size: int = DEFAULT_MAX_PAYLOAD
-) -> ClassicRequest:
+def decode_request(payload: bytes, nsp: str, max_size: int = DEFAULT_MAX_PAYLOAD) -> ClassicRequest:
     """Decode a request-channel payload; ``nsp`` comes from the channel it arrived on."""
     d = s.as_dict(loads_any(payload, max_size), "request")
     kind = d.get("type")

@@ -171,7 +171,9 @@ def _dec_disconnect(value: Any, uid: str | None, nsp: str) -> Message:
 
 def _dec_fetch(value: Any, uid: str | None, nsp: str) -> Message:
     d = _data(value)
-    return FetchSockets(uid, nsp, s.opts_from_wire(d.get("opts")), s.req_str(d, "requestId", "data"))
+    return FetchSockets(
+        uid, nsp, s.opts_from_wire(d.get("opts")), s.req_str(d, "requestId", "data")
+    )
 
 
 def _dec_fetch_response(value: Any, uid: str | None, nsp: str) -> Message:
