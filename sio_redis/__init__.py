@@ -1,0 +1,1 @@
+"""Socket.IO cluster adapter over Redis, wire-compatible with Node's @socket.io/redis-adapter."""

@@ -1,0 +1,160 @@
+"""Test bed fixtures: throw-away Redis servers/cluster, Node peers, per-test keys.
+
+Services a test needs but cannot get are skipped locally and *fail* under
+``CI=true`` (see :func:`tests.support.require`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import secrets
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+# `tests` has no __init__.py; make `import tests.support...` work however pytest
+# was launched (`pytest`, `python -m pytest`, from any directory).
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from tests.support import PEERS_KEY, describe_testbed, in_ci, require  # noqa: E402
+from tests.support.redis import (  # noqa: E402
+    RedisCluster,
+    RedisServer,
+    redis_cli_binary,
+    redis_server_binary,
+)
+
+__all__ = ["in_ci", "require"]
+
+NodePeerFactory = Callable[..., Awaitable[Any]]
+
+_KEYS: set[str] = set()
+
+
+# ---------------------------------------------------------------------------
+# Redis
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One redis-server shared by the whole session; tests isolate by `key`."""
+    require(None if redis_server_binary() else "redis-server not found on PATH")
+    server = RedisServer(name="shared").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: RedisServer) -> str:
+    """``redis://127.0.0.1:<port>/0`` of the shared server."""
+    return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """A 3-master Redis Cluster, started the first time a test asks for it."""
+    require(None if redis_server_binary() else "redis-server not found on PATH")
+    require(None if redis_cli_binary() else "redis-cli not found on PATH")
+    cluster = RedisCluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def key() -> str:
+    """A Socket.IO key unique to this test (``t-<8 hex>``)."""
+    while True:
+        k = f"t-{secrets.token_hex(4)}"
+        if k not in _KEYS:
+            _KEYS.add(k)
+            return k
+
+
+# ---------------------------------------------------------------------------
+# Node
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def node_ok() -> None:
+    """Skip (or fail under CI) unless Node and tests/node/node_modules are there."""
+    try:
+        from tests.support.node import node_available
+    except ImportError as e:  # pragma: no cover - only while bootstrapping
+        require(f"tests.support.node cannot be imported: {e}")
+        return
+    require(node_available())
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def node_peer(
+    request: pytest.FixtureRequest, node_ok: None, redis_url: str
+) -> AsyncIterator[NodePeerFactory]:
+    """Factory: ``peer = await node_peer({...config...}, name=None)``.
+
+    Starts a :class:`tests.support.node.NodePeer`; ``redisUrl`` defaults to the
+    shared server.  Every peer is closed after the test, and a failing test's
+    report lists its peers (with stderr tails) and Redis servers.
+    """
+    from tests.support.node import NodePeer
+
+    peers = request.node.stash.setdefault(PEERS_KEY, [])
+
+    async def start(config: Mapping[str, Any] | None = None, *, name: str | None = None) -> Any:
+        cfg = dict(config or {})
+        cfg.setdefault("redisUrl", redis_url)
+        peer = await NodePeer.start(cfg, name=name or f"peer{len(peers)}")
+        peers.append(peer)
+        return peer
+
+    yield start
+
+    errors: list[BaseException] = []
+    for peer in reversed(peers):
+        try:
+            result = peer.close()
+            if inspect.isawaitable(result):
+                await result
+        except Exception as e:
+            errors.append(e)
+    if errors:
+        raise errors[0]
+
+
+# ---------------------------------------------------------------------------
+# Reporting
+# ---------------------------------------------------------------------------
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report: pytest.TestReport = yield
+    if report.failed:
+        section = describe_testbed(item)
+        if section:
+            report.sections.append(("sio test bed", section))
+    return report
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    binary = redis_server_binary()
+    version = "not found"
+    if binary:
+        try:
+            out = subprocess.run(
+                [binary, "--version"], capture_output=True, text=True, timeout=5, check=False
+            ).stdout
+            version = out.strip() or binary
+        except (OSError, subprocess.SubprocessError) as e:
+            version = f"{binary} ({e})"
+    node = shutil.which("node") or "not found"
+    return [f"sio test bed: CI={in_ci()} redis-server: {version}; node: {node}"]
