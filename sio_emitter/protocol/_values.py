@@ -158,13 +158,13 @@ def _json_key(key: object) -> str:
     if isinstance(key, bool) or key is None:
         return json.dumps(key)
     if isinstance(key, (int, float)):
-        return json.dumps(_json_value(key))
+        return json.dumps(_json_value(key, []))
     if isinstance(key, str):
         return str(key)
     raise TypeError(f"object keys must be str, not {type(key).__name__}")
 
 
-def _json_value(value: Any) -> Any:
+def _json_value(value: Any, odd: list[bool]) -> Any:
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:
         return value
@@ -173,11 +173,13 @@ def _json_value(value: Any) -> Any:
             return None  # JSON.stringify writes null for NaN and +-Infinity
         if value.is_integer() and abs(value) < 1e21:
             return int(value)
+        if abs(value) < 1e-4:
+            odd.append(True)  # Python and JavaScript print these differently
         return value
     if kind is list or kind is tuple:
-        return [_json_value(item) for item in value]
+        return [_json_value(item, odd) for item in value]
     if kind is dict:
-        return {_json_key(k): _json_value(v) for k, v in value.items()}
+        return {_json_key(k): _json_value(v, odd) for k, v in value.items()}
     if isinstance(value, (bytes, bytearray, memoryview)):
         # What Buffer.prototype.toJSON produces.
         return {"type": "Buffer", "data": list(bytes(value))}
@@ -188,21 +190,51 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
-        return _json_value(float(value))
+        return _json_value(float(value), odd)
     if isinstance(value, str):
         return str(value)
     if isinstance(value, Mapping):
-        return {_json_key(k): _json_value(v) for k, v in value.items()}
+        return {_json_key(k): _json_value(v, odd) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_value(item) for item in value]
+        return [_json_value(item, odd) for item in value]
     raise TypeError(f"{type(value).__name__} cannot be sent to Socket.IO peers")
+
+
+def _js_number(value: float) -> str:
+    """Number.prototype.toString for a finite non-integral float."""
+    text = repr(value)
+    if "e" not in text:
+        return text
+    mantissa, _, exp_text = text.partition("e")
+    exp = int(exp_text)
+    if -7 < exp < 0:  # JavaScript switches to exponent form below 1e-6 only
+        sign = "-" if mantissa.startswith("-") else ""
+        digits = mantissa.lstrip("-").replace(".", "")
+        return f"{sign}0.{'0' * (-exp - 1)}{digits}"
+    return f"{mantissa}e{exp:+d}"
+
+
+def _dumps_js(value: Any) -> str:
+    # The slow path, for values holding floats that Python's json would print
+    # differently from JSON.stringify.
+    if type(value) is float:
+        return _js_number(value)
+    if type(value) is list:
+        return "[" + ",".join(_dumps_js(item) for item in value) + "]"
+    if type(value) is dict:
+        items = (json.dumps(k, ensure_ascii=False) + ":" + _dumps_js(v) for k, v in value.items())
+        return "{" + ",".join(items) + "}"
+    return json.dumps(value, ensure_ascii=False)
 
 
 def dumps_json(value: Any) -> bytes:
     """UTF-8 bytes of what ``JSON.stringify`` writes for the JS twin of ``value``."""
-    text = json.dumps(
-        _json_value(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    odd: list[bool] = []
+    normalised = _json_value(value, odd)
+    if odd:
+        text = _dumps_js(normalised)
+    else:
+        text = json.dumps(normalised, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
