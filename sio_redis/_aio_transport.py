@@ -1,0 +1,156 @@
+"""The asyncio seam to Redis: publish, count subscribers, subscribe, and read messages.
+
+Everything redis.asyncio-specific stays here, so a sync twin, a cluster client or a
+streams transport replaces this file's role without touching the core or the manager.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis.asyncio
+import redis.exceptions
+
+from sio_emitter._operator import Publish
+
+from ._wire import Subscriptions
+
+__all__ = ["AsyncRedisTransport", "Incoming"]
+
+logger = logging.getLogger("sio_redis")
+
+Incoming = tuple[str, bytes, "str | None"]  # channel, payload, pattern
+
+_CONFIRMATIONS = {"subscribe", "psubscribe", "ssubscribe"}
+_MESSAGES = {"message", "pmessage", "smessage"}
+_UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+class AsyncRedisTransport:
+    """One client for commands, one pub/sub connection for every subscription."""
+
+    def __init__(self, client: Any, *, owns_client: bool) -> None:
+        options: dict[str, Any] = getattr(client, "get_connection_kwargs", dict)()
+        if options.get("decode_responses"):
+            raise ValueError(
+                "the Redis client must not use decode_responses=True: payloads are binary"
+            )
+        self.client = client
+        self.owns_client = owns_client
+        self._pubsub: Any = None
+        self._confirm: dict[str, asyncio.Future[None]] = {}
+        self.connected = False
+
+    async def publish(self, publish: Publish) -> None:
+        if publish.command == "SPUBLISH":
+            await self.client.spublish(publish.channel, publish.payload)
+        else:
+            await self.client.publish(publish.channel, publish.payload)
+
+    async def count(self, command: str, channel: str) -> int:
+        """Subscribers of ``channel`` (``NUMSUB`` or ``SHARDNUMSUB``), as Node counts servers."""
+        if command == "SHARDNUMSUB":
+            reply = await self.client.pubsub_shardnumsub(channel)
+        else:
+            reply = await self.client.pubsub_numsub(channel)
+        return int(sum(int(n) for _, n in reply))
+
+    def _ensure_pubsub(self) -> Any:
+        if self._pubsub is None:
+            self._pubsub = self.client.pubsub()
+        return self._pubsub
+
+    async def subscribe(self, subs: Subscriptions, *, confirm: bool, timeout: float = 10.0) -> None:
+        """Subscribe; with ``confirm``, return only once Redis has acknowledged every name
+        (so ``NUMSUB`` counts this server), which needs :meth:`messages` running."""
+        pubsub = self._ensure_pubsub()
+        loop = asyncio.get_running_loop()
+        waits = []
+        if confirm:
+            for name in (*subs.channels, *subs.patterns, *subs.shard_channels):
+                fut = self._confirm.get(name)
+                if fut is None or fut.done():
+                    fut = self._confirm[name] = loop.create_future()
+                waits.append(fut)
+        if subs.patterns:
+            await pubsub.psubscribe(*subs.patterns)
+        if subs.channels:
+            await pubsub.subscribe(*subs.channels)
+        for channel in subs.shard_channels:
+            # One per call: channels of different slots cannot share an SSUBSCRIBE.
+            await pubsub.ssubscribe(channel)
+        if waits:
+            await asyncio.wait_for(asyncio.gather(*waits), timeout)
+
+    async def unsubscribe(self, subs: Subscriptions) -> None:
+        pubsub = self._pubsub
+        if pubsub is None:
+            return
+        if subs.patterns:
+            await pubsub.punsubscribe(*subs.patterns)
+        if subs.channels:
+            await pubsub.unsubscribe(*subs.channels)
+        for channel in subs.shard_channels:
+            await pubsub.sunsubscribe(channel)
+
+    async def messages(self) -> AsyncIterator[Incoming]:
+        """Messages from every subscription, forever: a lost connection is retried with
+        capped exponential backoff and jitter, and redis-py resubscribes on reconnect."""
+        pubsub = self._ensure_pubsub()
+        delay = 0.0
+        while True:
+            try:
+                message = await pubsub.get_message(timeout=None)
+            except asyncio.CancelledError:
+                raise
+            except _UNAVAILABLE as exc:
+                self.connected = False
+                delay = min(max(delay * 2, 0.1), 5.0)
+                wait = delay * (0.5 + random.random() / 2)
+                logger.warning("Redis subscription lost (%s); reconnecting in %.2f s", exc, wait)
+                await asyncio.sleep(wait)
+                continue
+            except RuntimeError:
+                # No subscription yet: redis-py has no connection to read from.
+                await asyncio.sleep(0.05)
+                continue
+            if message is None:
+                continue
+            if not self.connected:
+                if delay:
+                    logger.info("Redis subscription re-established")
+                self.connected = True
+                delay = 0.0
+            kind = message.get("type")
+            if kind in _MESSAGES:
+                pattern = message.get("pattern")
+                yield (
+                    _text(message["channel"]),
+                    message["data"],
+                    None if pattern is None else _text(pattern),
+                )
+            elif kind in _CONFIRMATIONS:
+                fut = self._confirm.pop(_text(message["channel"]), None)
+                if fut is not None and not fut.done():
+                    fut.set_result(None)
+
+    async def close(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        for fut in self._confirm.values():
+            fut.cancel()
+        self._confirm.clear()
+        if pubsub is not None:
+            try:
+                await pubsub.aclose()
+            except Exception:  # closing a broken connection must not hide the shutdown
+                logger.debug("error closing the pub/sub connection", exc_info=True)
+        if self.owns_client:
+            await self.client.aclose()
