@@ -158,3 +158,50 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             version = f"{binary} ({e})"
     node = shutil.which("node") or "not found"
     return [f"sio test bed: CI={in_ci()} redis-server: {version}; node: {node}"]
+
+
+# ---------------------------------------------------------------------------
+# In-process Python servers and clients
+# ---------------------------------------------------------------------------
+@pytest_asyncio.fixture(loop_scope="session")
+async def py_server(request: pytest.FixtureRequest, redis_url: str, key: str) -> AsyncIterator[Any]:
+    """Factory: ``srv = await py_server(name="py1", **manager_options)`` starts an aiohttp
+    ``socketio.AsyncServer`` with an ``AsyncRedisManager`` on the shared Redis and the
+    test's ``key``; all are closed after the test and listed in a failure report."""
+    from tests.support.pyserver import PyServer
+
+    peers = request.node.stash.setdefault(PEERS_KEY, [])
+    servers: list[Any] = []
+
+    async def start(name: str | None = None, **options: Any) -> Any:
+        options.setdefault("key", key)
+        url = options.pop("redis_url", redis_url)
+        server = await PyServer.start(url, name=name or f"py{len(servers)}", **options)
+        servers.append(server)
+        peers.append(server)
+        return server
+
+    yield start
+    for server in reversed(servers):
+        await server.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def py_client(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    """Factory: ``c = await py_client(url, name="c1", nsp="/", auth={...})``, connected."""
+    from tests.support.pyserver import PyClient
+
+    peers = request.node.stash.setdefault(PEERS_KEY, [])
+    clients: list[Any] = []
+
+    async def connect(url: str, name: str | None = None, nsp: str = "/", auth: Any = None,
+                      ack: Any = None) -> Any:
+        client = PyClient(name or f"pc{len(clients)}", ack=ack)
+        clients.append(client)
+        peers.append(client)
+        await client.connect(url, nsp=nsp, auth=auth)
+        return client
+
+    yield connect
+    for client in clients:
+        await client.close()

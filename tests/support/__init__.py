@@ -51,7 +51,7 @@ def describe_testbed(item: pytest.Item) -> str | None:
     """What the test bed gave ``item``: Node peers (+ stderr tails) and Redis servers."""
     lines: list[str] = []
     for peer in item.stash.get(PEERS_KEY, []):
-        lines.append(f"node peer: {_safe(functools.partial(repr, peer))}")
+        lines.append(f"peer: {_safe(functools.partial(repr, peer))}")
         lines.extend(_indent(_safe(getattr(peer, "stderr_tail", lambda: "")), 30))
     funcargs: dict[str, Any] = getattr(item, "funcargs", {})
     for value in funcargs.values():
