@@ -194,8 +194,9 @@ async def py_client(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
     peers = request.node.stash.setdefault(PEERS_KEY, [])
     clients: list[Any] = []
 
-    async def connect(url: str, name: str | None = None, nsp: str = "/", auth: Any = None,
-                      ack: Any = None) -> Any:
+    async def connect(
+        url: str, name: str | None = None, nsp: str = "/", auth: Any = None, ack: Any = None
+    ) -> Any:
         client = PyClient(name or f"pc{len(clients)}", ack=ack)
         clients.append(client)
         peers.append(client)
@@ -205,3 +206,29 @@ async def py_client(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
     yield connect
     for client in clients:
         await client.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def py_peer(request: pytest.FixtureRequest, redis_url: str, key: str) -> AsyncIterator[Any]:
+    """Factory: a Python server in its own process (``tests/support/py_harness.py``),
+    driven like a Node peer: ``peer = await py_peer({"mode": "classic"}, name="p1")``."""
+
+    from tests.support.node import NodePeer
+
+    peers = request.node.stash.setdefault(PEERS_KEY, [])
+    started: list[Any] = []
+
+    async def start(config: Mapping[str, Any] | None = None, *, name: str | None = None) -> Any:
+        cfg = {"redisUrl": redis_url, "key": key, **(config or {})}
+        peer = await NodePeer.start(
+            cfg,
+            name=name or f"pyproc{len(started)}",
+            argv=[sys.executable, "-m", "tests.support.py_harness"],
+        )
+        started.append(peer)
+        peers.append(peer)
+        return peer
+
+    yield start
+    for peer in reversed(started):
+        await peer.close()

@@ -24,7 +24,7 @@ import contextlib
 import itertools
 import json
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -153,16 +153,26 @@ class NodePeer:
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
-    async def start(cls, config: Mapping[str, Any], *, name: str = "node") -> NodePeer:
-        """Spawn the harness with ``config`` and wait (20 s) for its ready line."""
-        reason = node_available()
-        if reason is not None:
-            raise NodePeerError(f"cannot start node peer {name!r}: {reason}")
-        node = shutil.which("node")
-        assert node is not None
+    async def start(
+        cls,
+        config: Mapping[str, Any],
+        *,
+        name: str = "node",
+        argv: Sequence[str] | None = None,
+    ) -> NodePeer:
+        """Spawn the harness with ``config`` and wait (20 s) for its ready line.
+
+        ``argv`` runs another program speaking the same protocol instead (the Python
+        twin, ``tests/support/py_harness.py``)."""
+        if argv is None:
+            reason = node_available()
+            if reason is not None:
+                raise NodePeerError(f"cannot start node peer {name!r}: {reason}")
+            node = shutil.which("node")
+            assert node is not None
+            argv = [node, str(HARNESS)]
         proc = await asyncio.create_subprocess_exec(
-            node,
-            str(HARNESS),
+            *argv,
             json.dumps(dict(config)),
             cwd=str(REPO_ROOT),
             stdin=asyncio.subprocess.PIPE,

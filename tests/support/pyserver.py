@@ -51,7 +51,9 @@ class EventLog:
         try:
             return await asyncio.wait_for(scan(), timeout)
         except asyncio.TimeoutError:
-            raise TimeoutError(f"no matching event in {timeout} s; got {self.items[-10:]}") from None
+            raise TimeoutError(
+                f"no matching event in {timeout} s; got {self.items[-10:]}"
+            ) from None
 
     def matching(self, predicate: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
         return [item for item in self.items if predicate(item)]
@@ -113,8 +115,15 @@ class PyServer:
             log.add({"kind": "server-disconnect", "nsp": nsp, "sid": sid})
 
         async def any_event(event: str, sid: str, *args: Any) -> Any:
-            log.add({"kind": "server-received", "nsp": nsp, "sid": sid, "event": event,
-                     "args": list(args)})
+            log.add(
+                {
+                    "kind": "server-received",
+                    "nsp": nsp,
+                    "sid": sid,
+                    "event": event,
+                    "args": list(args),
+                }
+            )
             return {"echo": list(args)}
 
         sio.on("connect", connect, namespace=nsp)
@@ -125,8 +134,9 @@ class PyServer:
         """Log server-side emits of ``event``; answer acks with ``reply``."""
 
         def handler(*args: Any) -> Any:
-            self.events.add({"kind": "server-side-emit", "nsp": nsp, "event": event,
-                             "args": list(args)})
+            self.events.add(
+                {"kind": "server-side-emit", "nsp": nsp, "event": event, "args": list(args)}
+            )
             return reply
 
         self.mgr.on_server_side_emit(event, nsp, handler)
@@ -151,20 +161,31 @@ class PyClient:
         ack_value = {"client": name} if ack is None else ack
 
         async def any_event(event: str, namespace: str, *args: Any) -> Any:
-            self.events.add({"kind": "client", "client": name, "event": event,
-                             "nsp": namespace, "args": list(args)})
+            self.events.add(
+                {
+                    "kind": "client",
+                    "client": name,
+                    "event": event,
+                    "nsp": namespace,
+                    "args": list(args),
+                }
+            )
             return ack_value
 
         async def disconnect(namespace: str, reason: Any = None) -> None:
-            self.events.add({"kind": "client-disconnect", "client": name, "nsp": namespace,
-                             "reason": reason})
+            self.events.add(
+                {"kind": "client-disconnect", "client": name, "nsp": namespace, "reason": reason}
+            )
 
         self.client.on("*", any_event, namespace="*")
         self.client.on("disconnect", disconnect, namespace="*")
 
     async def connect(self, url: str, nsp: str = "/", auth: Any = None) -> str:
         await self.client.connect(
-            url, namespaces=[nsp], transports=["websocket"], auth=auth or {},
+            url,
+            namespaces=[nsp],
+            transports=["websocket"],
+            auth=auth or {},
             wait_timeout=10,
         )
         self.sid = self.client.get_sid(nsp)
