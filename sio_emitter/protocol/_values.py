@@ -139,7 +139,7 @@ def unpack(payload: bytes, max_size: int = DEFAULT_MAX_PAYLOAD) -> Any:
             ext_hook=_ext_hook,
         )
     except Exception as exc:  # msgpack raises a zoo of types; they all mean bad input
-        raise ProtocolError(f"invalid msgpack: {exc}") from None
+        raise ProtocolError(f"invalid msgpack: {exc or type(exc).__name__}") from None
 
 
 # --- JSON ------------------------------------------------------------------------------
