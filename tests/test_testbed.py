@@ -84,7 +84,7 @@ def test_failure_section_lists_peers_and_servers(
     finally:
         peers.clear()
     assert section is not None
-    assert "node peer: <FakePeer p0 pid=1>" in section
+    assert "peer: <FakePeer p0 pid=1>" in section
     assert "    | boom" in section
     assert f"port={redis_server.port}" in section
     assert redis_server.url in section
