@@ -92,12 +92,18 @@ def opts_to_wire(opts: BroadcastOptions, layout: OptsLayout = "adapter") -> dict
     return {"rooms": list(opts.rooms), "except": list(opts.except_), "flags": dict(opts.flags)}
 
 
+# EVENT and BINARY_EVENT: the only packet types adapters relay.
+_EVENTS = (2, 5)
+
+
 def packet_from_wire(value: Any, default_nsp: str, what: str = "packet") -> Packet:
     d = as_dict(value, what)
     kind = req_int(d, "type", what)
     data = d.get("data")
     if type(data) is not list:
         fail(f"{what}.data must be an array")
+    if kind in _EVENTS and (not data or type(data[0]) is not str):
+        fail(f"{what}.data must be [event, ...args]")
     nsp = d.get("nsp", default_nsp)
     if type(nsp) is not str:
         fail(f"{what}.nsp must be a string")
