@@ -19,8 +19,16 @@ logger = logging.getLogger("sio_emitter")
 ClientT = TypeVar("ClientT")
 Self = TypeVar("Self", bound="Chain[Any]")
 
-# What redis-py raises when the server cannot be reached or stops answering.
-UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+# What redis-py raises when the server cannot be reached or stops answering. Cluster
+# clients report "no node reachable" as RedisClusterException, which is not a
+# ConnectionError, and a cluster that lost slot coverage answers CLUSTERDOWN.
+UNAVAILABLE = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.RedisClusterException,
+    redis.exceptions.ClusterDownError,
+    OSError,
+)
 
 
 class RedisUnavailableError(ConnectionError):

@@ -77,7 +77,11 @@ class Emitter(Chain["redis.Redis | redis.cluster.RedisCluster"]):
     ) -> Emitter:
         """Build from a URL: ``redis://``, ``rediss://``, ``unix://``, or
         ``redis+cluster://host:port,host:port`` for a Redis Cluster."""
-        client = make_sync_client(url, **redis_options)
+        try:
+            client = make_sync_client(url, **redis_options)
+        except UNAVAILABLE as exc:
+            # redis-py's cluster client connects while being built, to learn the slots.
+            raise RedisUnavailableError(f"cannot connect to Redis: {exc}") from exc
         return cls(client, key, sharded=sharded, subscription_mode=subscription_mode)
 
     def _send(self, publish: Publish) -> None:

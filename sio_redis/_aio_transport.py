@@ -12,9 +12,8 @@ import random
 from collections.abc import AsyncIterator
 from typing import Any
 
-import redis.asyncio
-import redis.exceptions
 
+from sio_emitter._chain import UNAVAILABLE as _UNAVAILABLE
 from sio_emitter._operator import Publish
 
 from ._wire import Subscriptions
@@ -27,7 +26,6 @@ Incoming = tuple[str, bytes, "str | None"]  # channel, payload, pattern
 
 _CONFIRMATIONS = {"subscribe", "psubscribe", "ssubscribe"}
 _MESSAGES = {"message", "pmessage", "smessage"}
-_UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 
 
 def _text(value: Any) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
@@ -41,6 +42,9 @@ _INT_MIN = -(2**63)
 _INT_MAX = 2**64
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 class ProtocolError(ValueError):
     """Raised by every ``decode_*`` function for input that is not a valid message.
 
@@ -64,11 +68,26 @@ def _to_timestamp(value: _dt.datetime) -> msgpack.Timestamp:
     return msgpack.Timestamp.from_unix_nano(ms * 1_000_000)
 
 
-def _pack_key(key: object) -> str:
+def _key(key: object) -> str:
+    """An object key as JavaScript's ``String(key)`` writes it."""
     if type(key) is str:
         return key
-    if isinstance(key, (int, float)) and not isinstance(key, bool):
-        return str(_pack_value(key))
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if key is None:
+        return "null"
+    if isinstance(key, int):
+        return str(int(key))
+    if isinstance(key, float):
+        if math.isnan(key):
+            return "NaN"
+        if math.isinf(key):
+            return "Infinity" if key > 0 else "-Infinity"
+        if key.is_integer() and abs(key) < 1e21:
+            return str(int(key))
+        return _js_number(float(key))
+    if isinstance(key, (bytes, bytearray, memoryview)):
+        return bytes(key).decode("utf-8", "replace")  # String(buffer)
     if isinstance(key, str):
         return str(key)
     raise TypeError(f"object keys must be str, not {type(key).__name__}")
@@ -85,7 +104,7 @@ def _pack_value(value: Any) -> Any:
     if kind is list or kind is tuple:
         return [_pack_value(item) for item in value]
     if kind is dict:
-        return {_pack_key(k): _pack_value(v) for k, v in value.items()}
+        return {_key(k): _pack_value(v) for k, v in value.items()}
     # Subclasses and other containers are rarer: checked after the fast path.
     if isinstance(value, bool):
         return bool(value)
@@ -100,7 +119,7 @@ def _pack_value(value: Any) -> Any:
     if isinstance(value, _dt.datetime):
         return _to_timestamp(value)
     if isinstance(value, Mapping):
-        return {_pack_key(k): _pack_value(v) for k, v in value.items()}
+        return {_key(k): _pack_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_pack_value(item) for item in value]
     raise TypeError(f"{type(value).__name__} cannot be sent to Socket.IO peers")
@@ -117,6 +136,8 @@ def pack(value: Any) -> bytes:
         return msgpack.packb(normalised, use_bin_type=True)  # type: ignore[no-any-return]
     except OverflowError as exc:
         raise ValueError(f"integer out of range for msgpack: {exc}") from None
+    except UnicodeEncodeError:
+        raise ValueError("strings must not contain lone surrogates") from None
 
 
 def _ext_hook(code: int, data: bytes) -> Any:
@@ -152,18 +173,6 @@ def _iso(value: _dt.datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-def _json_key(key: object) -> str:
-    if type(key) is str:
-        return key
-    if isinstance(key, bool) or key is None:
-        return json.dumps(key)
-    if isinstance(key, (int, float)):
-        return json.dumps(_json_value(key, []))
-    if isinstance(key, str):
-        return str(key)
-    raise TypeError(f"object keys must be str, not {type(key).__name__}")
-
-
 def _json_value(value: Any, odd: list[bool]) -> Any:
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:
@@ -179,7 +188,7 @@ def _json_value(value: Any, odd: list[bool]) -> Any:
     if kind is list or kind is tuple:
         return [_json_value(item, odd) for item in value]
     if kind is dict:
-        return {_json_key(k): _json_value(v, odd) for k, v in value.items()}
+        return {_key(k): _json_value(v, odd) for k, v in value.items()}
     if isinstance(value, (bytes, bytearray, memoryview)):
         # What Buffer.prototype.toJSON produces.
         return {"type": "Buffer", "data": list(bytes(value))}
@@ -194,7 +203,7 @@ def _json_value(value: Any, odd: list[bool]) -> Any:
     if isinstance(value, str):
         return str(value)
     if isinstance(value, Mapping):
-        return {_json_key(k): _json_value(v, odd) for k, v in value.items()}
+        return {_key(k): _json_value(v, odd) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_json_value(item, odd) for item in value]
     raise TypeError(f"{type(value).__name__} cannot be sent to Socket.IO peers")
@@ -238,7 +247,8 @@ def dumps_json(value: Any) -> bytes:
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError("strings must not contain lone surrogates") from None
+        # JSON.stringify escapes lone surrogates; they can only stand inside strings.
+        return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode("utf-8")
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -250,7 +260,8 @@ def loads_json(payload: bytes, max_size: int = DEFAULT_MAX_PAYLOAD) -> Any:
     if len(payload) > max_size:
         _fail(f"payload of {len(payload)} bytes is over the {max_size}-byte cap")
     try:
-        return json.loads(payload, parse_constant=_reject_constant)
+        # Node reads payloads as UTF-8; json.loads(bytes) would also guess UTF-16/32.
+        return json.loads(payload.decode("utf-8"), parse_constant=_reject_constant)
     except Exception as exc:  # ValueError, UnicodeDecodeError, RecursionError
         raise ProtocolError(f"invalid JSON: {type(exc).__name__}") from None
 
@@ -292,7 +303,7 @@ def to_client_value(value: Any) -> Any:
     if kind is list:
         return [to_client_value(item) for item in value]
     if kind is dict:
-        return {k: to_client_value(v) for k, v in value.items()}
+        return {_key(k): to_client_value(v) for k, v in value.items()}
     if isinstance(value, _dt.datetime):
         return _iso(value)
     return value
