@@ -12,7 +12,6 @@ import random
 from collections.abc import AsyncIterator
 from typing import Any
 
-
 from sio_emitter._chain import UNAVAILABLE as _UNAVAILABLE
 from sio_emitter._operator import Publish
 

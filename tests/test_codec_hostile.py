@@ -49,8 +49,8 @@ from sio_emitter.protocol import (
     classic,
     cluster,
     dumps_json,
-    to_client_value,
     pack,
+    to_client_value,
 )
 
 VECTORS = Path(__file__).parent / "vectors"
