@@ -14,7 +14,15 @@ from urllib.parse import parse_qsl
 
 from sio_emitter.protocol import BroadcastOptions
 
-__all__ = ["all_rooms", "handshake", "room_names", "select", "wire_room", "wire_rooms"]
+__all__ = [
+    "all_rooms",
+    "handshake",
+    "local_keys",
+    "room_names",
+    "select",
+    "wire_room",
+    "wire_rooms",
+]
 
 Rooms = Mapping[str, Mapping[Any, Mapping[str, str]]]
 
@@ -28,17 +36,28 @@ def select(rooms: Rooms, nsp: str, opts: BroadcastOptions) -> dict[str, str]:
     if opts.rooms:
         selected: dict[str, str] = {}
         for room in opts.rooms:
-            members = ns.get(room)
-            if members:
-                selected.update(members)
+            for name in local_keys(room):
+                members = ns.get(name)
+                if members:
+                    selected.update(members)
     else:
         selected = dict(ns.get(None) or {})
     for room in opts.except_:
-        members = ns.get(room)
-        if members:
-            for sid in members:
-                selected.pop(sid, None)
+        for name in local_keys(room):
+            members = ns.get(name)
+            if members:
+                for sid in members:
+                    selected.pop(sid, None)
     return selected
+
+
+def local_keys(room: str) -> tuple[Any, ...]:
+    """The keys wire room ``room`` may have in ``manager.rooms``: itself and, for a
+    numeric name, the ``int`` an application entered (:func:`wire_room` sends it as a
+    string; Node likewise matches a room stored as a number)."""
+    if room.isascii() and room.lstrip("-").isdigit() and str(int(room)) == room:
+        return (room, int(room))
+    return (room,)
 
 
 def all_rooms(rooms: Rooms, nsp: str) -> list[str]:

@@ -42,7 +42,15 @@ from sio_emitter.protocol import (
 
 from . import _compat
 from ._aio_transport import AsyncRedisTransport
-from ._local import all_rooms, handshake, room_names, select, wire_room, wire_rooms
+from ._local import (
+    all_rooms,
+    handshake,
+    local_keys,
+    room_names,
+    select,
+    wire_room,
+    wire_rooms,
+)
 from ._wire import ClassicWire, ShardedWire
 from .core import (
     AnswerAllRooms,
@@ -179,7 +187,8 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
             self._spawn(self.start())
 
     def _known_namespaces(self) -> set[str]:
-        names = {"/", *self.rooms.keys()}
+        # server-side listeners make a namespace, as Node's io.of(nsp).on(event) does
+        names = {"/", *self.rooms.keys(), *(nsp for nsp, _ in self._handlers)}
         server = self.server
         if server is not None:
             names.update(n for n in getattr(server, "handlers", {}) if isinstance(n, str))
@@ -268,7 +277,8 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
         await self._EFFECTS[type(effect)](self, effect)
 
     def _has_room(self, nsp: str, room: str) -> bool:
-        return room in self.rooms.get(nsp, ())
+        local = self.rooms.get(nsp, ())
+        return any(name in local for name in local_keys(room))
 
     async def _on_deliver(self, e: Deliver) -> None:
         await self._deliver_local(e.nsp, to_client_value(e.packet.data), e.opts)
@@ -391,6 +401,14 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
     async def _disconnect_local(self, nsp: str, opts: BroadcastOptions, close: bool) -> None:
         for sid, eio_sid in select(self.rooms, nsp, opts).items():
             if close:
+                # Node's disconnect(true): leave every namespace of the connection first,
+                # so clients read "io server disconnect" (and do not reconnect), then
+                # close it. JS clients ignore engine.io's CLOSE packet: without the
+                # DISCONNECTs they would only notice at the next ping timeout.
+                for name in list(self.rooms):
+                    other = self.sid_from_eio_sid(eio_sid, name)
+                    if other is not None:
+                        await self.server.disconnect(other, namespace=name, ignore_queue=True)
                 await self.server.eio.disconnect(eio_sid)
             else:
                 await self.server.disconnect(sid, namespace=nsp, ignore_queue=True)
