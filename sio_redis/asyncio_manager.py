@@ -51,7 +51,7 @@ from ._local import (
     wire_room,
     wire_rooms,
 )
-from ._wire import ClassicWire, ShardedWire
+from ._wire import ClassicWire, ShardedWire, Subscriptions
 from .core import (
     AnswerAllRooms,
     AnswerFetch,
@@ -211,6 +211,7 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
                 return
             for nsp in self._known_namespaces():
                 self.core.add_namespace(nsp)
+                self._register_rooms(nsp)
             if not self.write_only:
                 self._listener = asyncio.create_task(self._listen(), name="sio-redis listener")
                 await self.transport.subscribe(self.core.all_subscriptions(), confirm=True)
@@ -225,7 +226,21 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
         await self.start()
         subs = self.core.add_namespace(nsp)
         if subs is not None and not self.write_only:
+            rooms = self._register_rooms(nsp)
+            subs = Subscriptions(subs.channels, subs.patterns, subs.shard_channels + rooms)
             await self.transport.subscribe(subs, confirm=True)
+
+    def _register_rooms(self, nsp: str) -> tuple[str, ...]:
+        """Room channels (sharded dynamic modes) for rooms that existed before ``nsp`` was
+        served; the caller subscribes them."""
+        channels: list[str] = []
+        if self.sharded:
+            for room, members in self.rooms.get(nsp, {}).items():
+                if isinstance(room, (str, int)) and not isinstance(room, bool):
+                    subs = self.core.room_created(nsp, wire_room(room), room in members)
+                    if subs is not None:
+                        channels.extend(subs.shard_channels)
+        return tuple(channels)
 
     async def close(self) -> None:
         """Leave the cluster: stop listening, unsubscribe, fail pending requests, and close
@@ -447,6 +462,29 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
         return bool(self.is_connected(sid, nsp) or self.is_pre_connected(sid, nsp))
 
     # --- python-socketio's manager interface ---
+
+    def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: Any = None) -> Any:
+        created = room is not None and room not in self.rooms.get(namespace, {})
+        result = super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        if created and self.sharded:
+            self._room_created(namespace, room, is_socket_id=room == sid)
+        return result
+
+    def basic_leave_room(self, sid: str, namespace: str, room: Any) -> Any:
+        result = super().basic_leave_room(sid, namespace, room)
+        if self.sharded and room is not None and room not in self.rooms.get(namespace, {}):
+            subs = self.core.room_deleted(namespace, wire_room(room))
+            if subs is not None and self._started and not self.write_only:
+                self._spawn(self.transport.unsubscribe(subs))
+        return result
+
+    def _room_created(self, nsp: str, room: Any, is_socket_id: bool) -> None:
+        # Sharded dynamic modes: a room gets its own channel while it has local members.
+        if not isinstance(room, (str, int)) or isinstance(room, bool):
+            return
+        subs = self.core.room_created(nsp, wire_room(room), is_socket_id)
+        if subs is not None and self._started and not self.write_only:
+            self._spawn(self.transport.subscribe(subs, confirm=True))
 
     async def pre_connect(self, eio_sid: str, namespace: str) -> Any:
         sid = await super().pre_connect(eio_sid, namespace)

@@ -315,13 +315,46 @@ class ClusterCore:
                 self._routes.pop(name, None)
         return subs
 
+    def room_created(self, nsp: str, room: str, is_socket_id: bool) -> Subscriptions | None:
+        """A room appeared locally: the channel to subscribe to in the sharded dynamic
+        modes (Node's ``create-room`` handler), else ``None``."""
+        subs = self.namespaces.get(nsp)
+        wire = self.wire
+        if (
+            subs is None
+            or not wire.sharded
+            or not wire.channels(nsp).subscribes_to_room(  # type: ignore[union-attr]
+                room, is_socket_id
+            )
+        ):
+            return None
+        channel, route = wire.room_route(nsp, room)  # type: ignore[union-attr]
+        if channel in self._routes:
+            return None
+        self._routes[channel] = route
+        return Subscriptions(shard_channels=(channel,))
+
+    def room_deleted(self, nsp: str, room: str) -> Subscriptions | None:
+        """A room emptied locally: the channel to unsubscribe from, if one was taken."""
+        if not self.wire.sharded:
+            return None
+        channel, _ = self.wire.room_route(nsp, room)  # type: ignore[union-attr]
+        subs = self.namespaces.get(nsp)
+        if subs is not None and channel in subs.shard_channels:
+            return None  # a room named like our uid shares the response channel: keep it
+        if self._routes.pop(channel, None) is None:
+            return None
+        return Subscriptions(shard_channels=(channel,))
+
     def all_subscriptions(self) -> Subscriptions:
         """Every channel and pattern currently needed, e.g. to resubscribe after a reconnect."""
         subs = self.namespaces.values()
+        base = {c for s in subs for c in s.shard_channels}
+        rooms = [c for c, r in self._routes.items() if r.kind == "message" and c not in base]
         return Subscriptions(
             channels=tuple(c for s in subs for c in s.channels),
             patterns=tuple(p for s in subs for p in s.patterns),
-            shard_channels=tuple(c for s in subs for c in s.shard_channels),
+            shard_channels=(*(c for s in subs for c in s.shard_channels), *rooms),
         )
 
     def count_command(self, nsp: str) -> tuple[str, str]:
