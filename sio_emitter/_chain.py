@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 
 import redis.exceptions
 
-from ._operator import Publish, Target
+from ._operator import Publish, Target, normalize_namespace
 
 __all__ = ["Chain", "RedisUnavailableError", "logger"]
 
@@ -46,6 +46,31 @@ class Chain(Generic[ClientT]):
     _target: Target
     # A list while inside ``pipeline()``: publishes collect there instead of being sent.
     _pending: list[Publish] | None
+
+    def _setup(
+        self,
+        client: ClientT,
+        key: str,
+        nsp: str,
+        sharded: bool,
+        subscription_mode: str,
+        expected: str,
+    ) -> None:
+        """Validate and store what both emitters' constructors take."""
+        if not isinstance(key, str) or not key:
+            raise ValueError("key must be a non-empty str")
+        if subscription_mode not in ("static", "dynamic", "dynamic-private"):
+            raise ValueError(f"unknown subscription_mode {subscription_mode!r}")
+        if not hasattr(client, "publish"):
+            raise TypeError(f"redis_client must be a {expected}")
+        self._client = client
+        self._target = Target(
+            key,
+            normalize_namespace(nsp),
+            sharded=bool(sharded),
+            subscription_mode=subscription_mode,  # type: ignore[arg-type]
+        )
+        self._pending = None
 
     def _derive(self: Self, target: Target) -> Self:
         clone = object.__new__(type(self))

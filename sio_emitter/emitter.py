@@ -11,7 +11,7 @@ import redis.cluster
 
 from ._chain import UNAVAILABLE, Chain, RedisUnavailableError
 from ._connect import make_sync_client
-from ._operator import Publish, Target, normalize_namespace
+from ._operator import Publish
 from .protocol import SubscriptionMode
 
 __all__ = ["Emitter"]
@@ -50,20 +50,14 @@ class Emitter(Chain["redis.Redis | redis.cluster.RedisCluster"]):
         sharded: bool = False,
         subscription_mode: SubscriptionMode = "dynamic",
     ) -> None:
-        if not isinstance(key, str) or not key:
-            raise ValueError("key must be a non-empty str")
-        if subscription_mode not in ("static", "dynamic", "dynamic-private"):
-            raise ValueError(f"unknown subscription_mode {subscription_mode!r}")
-        if not hasattr(redis_client, "publish"):
-            raise TypeError("redis_client must be a redis.Redis or redis.cluster.RedisCluster")
-        self._client = redis_client
-        self._target = Target(
+        self._setup(
+            redis_client,
             key,
-            normalize_namespace(nsp),
-            sharded=bool(sharded),
-            subscription_mode=subscription_mode,
+            nsp,
+            sharded,
+            subscription_mode,
+            "redis.Redis or redis.cluster.RedisCluster",
         )
-        self._pending = None
 
     @classmethod
     def from_url(

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_args
 
 from sio_emitter._operator import Publish
 from sio_emitter.protocol import (
@@ -45,6 +45,7 @@ from sio_emitter.protocol import (
     SocketsJoin,
     SocketsLeave,
     SocketsResponse,
+    classic,
 )
 
 from ._wire import ReplyTo, Route, Subscriptions, Wire
@@ -512,14 +513,5 @@ class ClusterCore:
         return self.wire.reply(to, LegacyAck(self.uid, to.nsp, to.request_id))
 
 
-_RESPONSES = frozenset(
-    {
-        FetchSocketsResponse,
-        SocketsResponse,
-        AllRoomsResponse,
-        ServerSideEmitResponse,
-        BroadcastClientCount,
-        BroadcastAck,
-        LegacyAck,
-    }
-)
+# Responses say what they are by type; a response routed anywhere is handled as one.
+_RESPONSES = frozenset(get_args(classic.ClassicResponse))
