@@ -230,6 +230,7 @@ class Harness:
         for client in self.clients.values():
             await client.disconnect()
         await self.mgr.close()
+        await self.sio.eio.disconnect()  # aiohttp's cleanup waits for open websockets
         await runner.cleanup()
 
 
