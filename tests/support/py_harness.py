@@ -230,7 +230,8 @@ class Harness:
         for client in self.clients.values():
             await client.disconnect()
         await self.mgr.close()
-        await self.sio.eio.disconnect()  # aiohttp's cleanup waits for open websockets
+        if self.sio.eio.sockets:  # aiohttp's cleanup waits for open websockets
+            await self.sio.eio.disconnect()
         await runner.cleanup()
 
 

@@ -144,7 +144,8 @@ class PyServer:
     async def close(self) -> None:
         await self.mgr.close()
         # aiohttp's cleanup waits for open websockets; close every client first.
-        await self.sio.eio.disconnect()
+        if self.sio.eio.sockets:
+            await self.sio.eio.disconnect()
         if self._runner is not None:
             await self._runner.cleanup()
 
