@@ -59,7 +59,9 @@ def _run_parser() -> argparse.ArgumentParser:
         "--ports", type=_ports, default=(8001, 8002), metavar="P1,P2,...",
         help="ports of the Python servers, one server each (default: 8001,8002)",
     )  # fmt: skip
-    p.add_argument("--node-port", type=_port, default=8003, help="port of the Node server")
+    p.add_argument(
+        "--node-port", type=_port, default=8003, help="port of the Node server (default: 8003)"
+    )
     p.add_argument("--no-node", action="store_true", help="do not start the Node server")
     p.add_argument(
         "--redis", metavar="URL",

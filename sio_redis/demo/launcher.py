@@ -21,7 +21,7 @@ from sio_emitter import AsyncEmitter
 
 from ._common import NODE_DEMO_SERVER, NODE_DIR, READY_MARK
 from .redis_backend import DemoRedis
-from .ticker import tick_forever
+from .ticker import tick_until
 
 __all__ = ["LaunchOptions", "launch", "node_unavailable"]
 
@@ -159,7 +159,7 @@ def _members(opts: LaunchOptions, redis_url: str) -> list[Member]:
 def _banner(
     opts: LaunchOptions, redis: DemoRedis, members: Sequence[Member], node_note: str | None
 ) -> str:
-    lines = [RULE, " sio-redis demo: one Socket.IO cluster, Python and Node servers, over Redis"]
+    lines = [RULE, " sio-redis demo: one Socket.IO cluster over Redis"]
     if redis.notice:
         lines.append(f" !!! {redis.notice}")
     lines.append(f"   redis    {redis.description}")
@@ -191,6 +191,9 @@ async def launch(opts: LaunchOptions, redis: DemoRedis, node_note: str | None = 
             loop.add_signal_handler(sig, stop.set)
 
     ports = [*opts.ports, *([opts.node_port] if opts.node_port is not None else [])]
+    if len(set(ports)) != len(ports):
+        print(f"error: two servers on one port: {ports}", file=sys.stderr, flush=True)
+        return 1
     busy = [p for p in ports if _port_busy(opts.host, p)]
     if busy:
         print(
@@ -221,7 +224,7 @@ async def launch(opts: LaunchOptions, redis: DemoRedis, node_note: str | None = 
             m.url = url
 
         emitter = AsyncEmitter.from_url(redis.url, opts.key)
-        ticker = asyncio.create_task(tick_forever(emitter, "clock"), name="demo ticker")
+        ticker = asyncio.create_task(tick_until(stop, emitter, "clock"), name="demo ticker")
         print(_banner(opts, redis, members, node_note), flush=True)
         print("demo is running", flush=True)
 
@@ -245,10 +248,10 @@ async def launch(opts: LaunchOptions, redis: DemoRedis, node_note: str | None = 
                 print(f"{exited.name} exited with code {code}: stopping the demo", flush=True)
     finally:
         print("stopping the demo cluster", flush=True)
+        stop.set()  # also ends the ticker (see tick_until)
         if ticker is not None:
             ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+            await asyncio.wait([ticker], timeout=2)
         if emitter is not None:
             with contextlib.suppress(Exception):
                 await emitter.aclose()

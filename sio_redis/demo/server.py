@@ -13,7 +13,6 @@ Events (the Node server in tests/node/demo-server.js answers the same ones):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from typing import Any
@@ -60,6 +59,7 @@ class DemoServer:
         # Open websockets would hold aiohttp's graceful shutdown for its default 60 s.
         self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
         self._counter: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
         self.port = 0
 
     # --- HTTP ---
@@ -98,7 +98,11 @@ class DemoServer:
 
     async def _push_counts(self) -> None:
         while True:
-            await asyncio.sleep(COUNT_EVERY)
+            try:
+                await asyncio.wait_for(self._closing.wait(), COUNT_EVERY)
+                return
+            except asyncio.TimeoutError:
+                pass
             try:
                 # `.local`: each server tells its own clients, so nobody gets N copies.
                 await self.mgr.of("/").local.emit("servers", await self._info())
@@ -117,11 +121,17 @@ class DemoServer:
         self._counter = asyncio.create_task(self._push_counts(), name="demo count pusher")
 
     async def close(self) -> None:
+        # An event, not just cancel(): redis-py (8.1) may swallow a cancellation that lands
+        # during a command, and the pusher would then go on forever.
+        self._closing.set()
         if self._counter is not None:
             self._counter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._counter
+            await asyncio.wait([self._counter], timeout=2)
         await self.sio.shutdown()
+        if self.sio.eio.sockets:
+            # Close the clients' connections first: aiohttp would wait for them (up to its
+            # shutdown timeout). Engine.IO-level, so the pages reconnect when a server is back.
+            await self.sio.eio.disconnect()
         await self.mgr.close()
         await self._runner.cleanup()
 

@@ -7,7 +7,6 @@ It shows that any process can reach every client of the cluster through Redis al
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
@@ -15,17 +14,26 @@ from sio_emitter import AsyncEmitter, RedisUnavailableError
 
 from ._common import now_iso, stop_on_signals
 
-__all__ = ["run_ticker", "tick_forever"]
+__all__ = ["run_ticker", "tick_until"]
 
 logger = logging.getLogger("sio_redis.demo")
 
 
-async def tick_forever(emitter: AsyncEmitter, room: str = "clock", interval: float = 1.0) -> None:
+async def tick_until(
+    stop: asyncio.Event, emitter: AsyncEmitter, room: str = "clock", interval: float = 1.0
+) -> None:
     """``emitter.to(room).emit("tick", <ISO time>)`` every ``interval`` seconds, on the
-    wall clock's beat so the pages' clocks change together."""
+    wall clock's beat so the pages' clocks change together, until ``stop`` is set.
+
+    A stop event rather than cancellation alone: redis-py (8.1) may swallow a cancellation
+    that lands during a command, and the loop would go on."""
     target = emitter.to(room)
     while True:
-        await asyncio.sleep(interval - time.time() % interval)
+        try:
+            await asyncio.wait_for(stop.wait(), interval - time.time() % interval)
+            return
+        except asyncio.TimeoutError:
+            pass
         try:
             await target.emit("tick", now_iso())
         except (RedisUnavailableError, OSError) as exc:  # go on: Redis may come back
@@ -45,12 +53,12 @@ async def run_ticker(
     stop_on_signals(stop, watch_stdin=watch_stdin)
     emitter = AsyncEmitter.from_url(redis_url, key)
     print(f"ticker: emitting 'tick' to room {room!r} every {interval:g} s", flush=True)
-    task = asyncio.create_task(tick_forever(emitter, room, interval), name="demo ticker")
+    task = asyncio.create_task(tick_until(stop, emitter, room, interval), name="demo ticker")
     try:
         await stop.wait()
     finally:
+        stop.set()
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await asyncio.wait([task], timeout=2)
         await emitter.aclose()
     return 0
