@@ -81,3 +81,21 @@ async def test_member_from_construction_in_a_running_loop(
     finally:
         await mgr.close()
     assert await node.call("server", action="serverCount") == 1
+
+
+async def test_write_only_manager_emits_without_joining(
+    redis_url: str, key: str, node_peer: Any
+) -> None:
+    node = await node_peer({"key": key})
+    await node.call("connect", name="nc", auth={"rooms": ["r"]})
+    mgr = AsyncRedisManager(redis_url, key=key, write_only=True)
+    socketio.AsyncServer(client_manager=mgr, async_mode="asgi")
+    try:
+        await mgr.start()
+        assert not mgr.healthy  # no subscription by design
+        await mgr.of("/").to("r").emit("from-write-only", 1)
+        ev = await node.wait_event(lambda e: e.get("event") == "from-write-only")
+        assert ev["args"] == [1]
+        assert await node.call("server", action="serverCount") == 1  # not a member
+    finally:
+        await mgr.close()
