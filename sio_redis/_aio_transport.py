@@ -10,14 +10,16 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Protocol
+
+import redis.asyncio.cluster
 
 from sio_emitter._chain import UNAVAILABLE as _UNAVAILABLE
 from sio_emitter._operator import Publish
 
 from ._wire import Subscriptions
 
-__all__ = ["AsyncRedisTransport", "Incoming"]
+__all__ = ["AsyncRedisTransport", "Incoming", "Transport", "make_transport"]
 
 logger = logging.getLogger("sio_redis")
 
@@ -29,6 +31,40 @@ _MESSAGES = {"message", "pmessage", "smessage"}
 
 def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+class Transport(Protocol):
+    """What the manager needs from Redis; one implementation per kind of client."""
+
+    client: Any
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def publish(self, publish: Publish) -> None: ...
+
+    async def count(self, command: str, channel: str) -> int: ...
+
+    async def subscribe(
+        self, subs: Subscriptions, *, confirm: bool, timeout: float = 10.0
+    ) -> None: ...
+
+    async def unsubscribe(self, subs: Subscriptions) -> None: ...
+
+    def messages(self) -> AsyncIterator[Incoming]: ...
+
+    async def close(self) -> None: ...
+
+
+def make_transport(client: Any, *, owns_client: bool) -> Transport:
+    """The transport for ``client``: per-node connections for a Redis Cluster client,
+    one pub/sub connection otherwise."""
+    if isinstance(client, redis.asyncio.cluster.RedisCluster):
+        # Imported here: the cluster module builds on this one's definitions.
+        from ._aio_cluster import AsyncClusterTransport
+
+        return AsyncClusterTransport(client, owns_client=owns_client)
+    return AsyncRedisTransport(client, owns_client=owns_client)
 
 
 class AsyncRedisTransport:

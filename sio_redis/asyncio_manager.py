@@ -41,7 +41,7 @@ from sio_emitter.protocol import (
 )
 
 from . import _compat
-from ._aio_transport import AsyncRedisTransport
+from ._aio_transport import make_transport
 from ._local import (
     all_rooms,
     handshake,
@@ -140,7 +140,7 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
         self.write_only = bool(write_only)
         self.logger = logger
         self.core = ClusterCore(wire, has_room=self._has_room, max_payload=max_payload)
-        self.transport = AsyncRedisTransport(client, owns_client=owns)
+        self.transport = make_transport(client, owns_client=owns)
         self._started = False
         self._closed = False
         self._start_lock: asyncio.Lock | None = None
