@@ -81,6 +81,7 @@ class AsyncRedisTransport:
         self._pubsub: Any = None
         self._confirm: dict[str, asyncio.Future[None]] = {}
         self.connected = False
+        self._closed = False
 
     async def publish(self, publish: Publish) -> None:
         if publish.command == "SPUBLISH":
@@ -139,12 +140,14 @@ class AsyncRedisTransport:
         capped exponential backoff and jitter, and redis-py resubscribes on reconnect."""
         pubsub = self._ensure_pubsub()
         delay = 0.0
-        while True:
+        while not self._closed:
             try:
                 message = await pubsub.get_message(timeout=None)
             except asyncio.CancelledError:
                 raise
             except _UNAVAILABLE as exc:
+                if self._closed:
+                    return
                 self.connected = False
                 delay = min(max(delay * 2, 0.1), 5.0)
                 wait = delay * (0.5 + random.random() / 2)
@@ -152,6 +155,8 @@ class AsyncRedisTransport:
                 await asyncio.sleep(wait)
                 continue
             except RuntimeError:
+                if self._closed:
+                    return
                 # No subscription yet: redis-py has no connection to read from.
                 await asyncio.sleep(0.05)
                 continue
@@ -176,6 +181,7 @@ class AsyncRedisTransport:
                     fut.set_result(None)
 
     async def close(self) -> None:
+        self._closed = True
         pubsub, self._pubsub = self._pubsub, None
         for fut in self._confirm.values():
             fut.cancel()

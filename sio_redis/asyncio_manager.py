@@ -249,16 +249,24 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
             return
         self._closed = True
         listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.cancel()
-            await asyncio.gather(listener, return_exceptions=True)
-        for task in list(self._tasks):
+        tasks: list[asyncio.Future[Any]] = [t for t in (listener, *self._tasks) if t is not None]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # redis-py 8 can swallow a cancellation that lands inside a read; closing the
+        # connections then ends that read, so wait briefly, close, and wait again.
+        still: set[asyncio.Future[Any]] = set()
+        if tasks:
+            _, still = await asyncio.wait(tasks, timeout=1.0)
         self.core.pending.clear()
         for event in self._waiters.values():
             event.set()
         await self.transport.close()
+        if still:
+            for left in still:
+                left.cancel()
+            _, still = await asyncio.wait(still, timeout=5.0)
+            if still:
+                self._log().warning("sio-redis: %d tasks did not stop on close", len(still))
         self._started = False
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:

@@ -99,3 +99,17 @@ async def test_write_only_manager_emits_without_joining(
         assert await node.call("server", action="serverCount") == 1  # not a member
     finally:
         await mgr.close()
+
+
+async def test_close_leaves_no_task_behind(redis_url: str, key: str) -> None:
+    before = set(asyncio.all_tasks())
+    mgr = AsyncRedisManager(redis_url, key=key)
+    socketio.AsyncServer(client_manager=mgr, async_mode="asgi")
+    await mgr.start()
+    assert mgr.healthy
+    await mgr.of("/").emit("x", 1)
+    assert await mgr.server_count() == 1
+    await mgr.close()
+    left = set(asyncio.all_tasks()) - before - {asyncio.current_task()}
+    assert not [t for t in left if not t.done()], left
+    assert not mgr.healthy
