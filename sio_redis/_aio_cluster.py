@@ -41,7 +41,7 @@ from redis.backoff import NoBackoff
 
 from sio_emitter._operator import Publish
 
-from ._aio_transport import Incoming, _text
+from ._aio_transport import Incoming, _text, publish_with
 from ._wire import Subscriptions
 
 __all__ = ["AsyncClusterTransport"]
@@ -301,12 +301,7 @@ class AsyncClusterTransport:
     # --- commands ---
 
     async def publish(self, publish: Publish) -> None:
-        # The cluster client routes SPUBLISH to the channel's slot owner; PUBLISH may go
-        # to any node, Redis Cluster forwards it to all.
-        if publish.command == "SPUBLISH":
-            await self.client.spublish(publish.channel, publish.payload)
-        else:
-            await self.client.publish(publish.channel, publish.payload)
+        await publish_with(self.client, publish)
 
     async def count(self, command: str, channel: str) -> int:
         """Subscribers of ``channel`` summed over the primaries, as Node counts servers

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import redis.asyncio.cluster
 
 from sio_emitter._chain import UNAVAILABLE as _UNAVAILABLE
+from sio_emitter._chain import RedisUnavailableError
 from sio_emitter._operator import Publish
 
 from ._wire import Subscriptions
@@ -27,6 +28,20 @@ Incoming = tuple[str, bytes, "str | None"]  # channel, payload, pattern
 
 _CONFIRMATIONS = {"subscribe", "psubscribe", "ssubscribe"}
 _MESSAGES = {"message", "pmessage", "smessage"}
+
+
+async def publish_with(client: Any, publish: Publish) -> None:
+    """Run one ``PUBLISH``/``SPUBLISH``; an unreachable Redis raises
+    :class:`~sio_emitter.RedisUnavailableError` (a ``ConnectionError``), as the emitter does.
+    A cluster client routes ``SPUBLISH`` to the slot owner; ``PUBLISH`` may go to any node,
+    Redis Cluster forwards it to all."""
+    try:
+        if publish.command == "SPUBLISH":
+            await client.spublish(publish.channel, publish.payload)
+        else:
+            await client.publish(publish.channel, publish.payload)
+    except _UNAVAILABLE as exc:
+        raise RedisUnavailableError(f"cannot publish to Redis: {exc}") from exc
 
 
 def _text(value: Any) -> str:
@@ -84,10 +99,7 @@ class AsyncRedisTransport:
         self._closed = False
 
     async def publish(self, publish: Publish) -> None:
-        if publish.command == "SPUBLISH":
-            await self.client.spublish(publish.channel, publish.payload)
-        else:
-            await self.client.publish(publish.channel, publish.payload)
+        await publish_with(self.client, publish)
 
     async def count(self, command: str, channel: str) -> int:
         """Subscribers of ``channel`` (``NUMSUB`` or ``SHARDNUMSUB``), as Node counts servers."""

@@ -13,12 +13,14 @@ import asyncio
 import functools
 import inspect
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import socketio
 
+from sio_emitter._chain import UNAVAILABLE as _UNAVAILABLE
 from sio_emitter._connect import make_async_client, redact_url
 from sio_emitter._operator import RESERVED_EVENTS, normalize_namespace
 from sio_emitter.protocol import (
@@ -69,7 +71,7 @@ from .core import (
     ResponseArrived,
     SocketRequest,
 )
-from .errors import AckTimeoutError, RequestTimeoutError
+from .errors import AckTimeoutError, RedisUnavailableError, RequestTimeoutError
 from .operators import AsyncBroadcastOperator, RemoteSocket, Selection
 
 __all__ = ["AsyncRedisManager"]
@@ -214,13 +216,33 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
                 self._register_rooms(nsp)
             if not self.write_only:
                 self._listener = asyncio.create_task(self._listen(), name="sio-redis listener")
-                await self.transport.subscribe(self.core.all_subscriptions(), confirm=True)
+                try:
+                    await self.transport.subscribe(self.core.all_subscriptions(), confirm=True)
+                except (*_UNAVAILABLE, asyncio.TimeoutError) as exc:
+                    # The server still serves its own clients; it joins once Redis is up.
+                    self._log().warning(
+                        "Redis unavailable at start (%s): joining the cluster in the background",
+                        exc,
+                    )
+                    self._spawn(self._join_when_redis_is_up())
             self._started = True
             self._log().info(
                 "sio-redis joined the cluster as %s (%s)",
                 self.uid,
                 ", ".join(sorted(self.core.namespaces)),
             )
+
+    async def _join_when_redis_is_up(self) -> None:
+        delay = 0.1
+        while not self._closed:
+            await asyncio.sleep(delay * (0.5 + random.random() / 2))
+            try:
+                await self.transport.subscribe(self.core.all_subscriptions(), confirm=True)
+            except (*_UNAVAILABLE, asyncio.TimeoutError):
+                delay = min(delay * 2, 5.0)
+                continue
+            self._log().info("sio-redis joined the cluster as %s", self.uid)
+            return
 
     async def _ready(self, nsp: str) -> None:
         await self.start()
@@ -731,7 +753,12 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
             await self._ready(nsp)
         await self._deliver_local(nsp, data, opts)
         if publish is not None:
-            await self.transport.publish(publish)
+            try:
+                await self.transport.publish(publish)
+            except RedisUnavailableError:
+                if not opts.flags.get("volatile"):
+                    raise
+                self._log().debug("volatile broadcast not published: Redis unavailable")
 
     async def _op_emit(self, selection: Selection, event: str, args: tuple[Any, ...]) -> None:
         _check_event(event)
