@@ -19,16 +19,15 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any
 
+# Both ship with python-socketio; imported once here, not per broadcast.
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
+
 __all__ = ["capture_auth", "fast_delivery_available", "prepare_event"]
 
 
 def fast_delivery_available(server: Any) -> bool:
     """Whether :func:`prepare_event` and ``server.eio.send_packet`` can be used."""
-    try:
-        from engineio import packet as eio_packet
-        from socketio import packet as sio_packet
-    except ImportError:  # pragma: no cover - both ship with python-socketio
-        return False
     return (
         callable(getattr(server, "packet_class", None))
         and callable(getattr(getattr(server, "eio", None), "send_packet", None))
@@ -40,9 +39,6 @@ def fast_delivery_available(server: Any) -> bool:
 
 def prepare_event(server: Any, nsp: str, data: list[Any]) -> list[Any]:
     """The engine.io packets of one EVENT, encoded once for every recipient."""
-    from engineio import packet as eio_packet
-    from socketio import packet as sio_packet
-
     encoded = server.packet_class(sio_packet.EVENT, namespace=nsp, data=data).encode()
     parts: Iterable[Any] = encoded if isinstance(encoded, list) else [encoded]
     return [eio_packet.Packet(eio_packet.MESSAGE, part) for part in parts]

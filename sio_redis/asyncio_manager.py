@@ -22,7 +22,7 @@ import socketio
 
 from sio_emitter._chain import UNAVAILABLE as _UNAVAILABLE
 from sio_emitter._connect import make_async_client, redact_url
-from sio_emitter._operator import RESERVED_EVENTS, normalize_namespace
+from sio_emitter._operator import RESERVED_EVENTS, Publish, normalize_namespace
 from sio_emitter.protocol import (
     DEFAULT_MAX_PAYLOAD,
     AllRooms,
@@ -699,9 +699,10 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
         timeout: float,
         event: asyncio.Event | None = None,
         local_done: Callable[[], bool] = lambda: True,
+        prepared: tuple[str, Publish] | None = None,
     ) -> Pending:
         event = event or asyncio.Event()
-        request_id, publish = self.core.start_request(kind, nsp, expected, build)
+        request_id, publish = self.core.start_request(kind, nsp, expected, build, prepared)
         self._waiters[request_id] = event
         try:
             await self.transport.publish(publish)
@@ -781,8 +782,9 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
         data = [event, *args]
         packet = Packet(data, nsp)
         build = functools.partial(Broadcast, self.uid, nsp, packet, opts)
-        # Encode once before delivering anything, so a bad argument fails cleanly.
-        self.core.publish(build(request_id="check"))
+        # Encoded before delivering anything, so a bad argument fails cleanly; the same
+        # bytes are published if other servers turn out to be there.
+        prepared = self.core.prepare_request(lambda rid: build(request_id=rid))
 
         acks: list[Any] = []
         event_ready = asyncio.Event()
@@ -810,6 +812,7 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
                         timeout,
                         event=event_ready,
                         local_done=lambda: len(acks) >= local_expected,
+                        prepared=prepared,
                     )
                     remote = pending.items
             await self._wait(event_ready, lambda: len(acks) >= local_expected, timeout)

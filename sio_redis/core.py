@@ -469,21 +469,29 @@ class ClusterCore:
             return None
         return self.wire.publish(Broadcast(self.uid, nsp, packet, opts))
 
+    def prepare_request(self, build: Callable[[str], Message]) -> tuple[str, Publish]:
+        """A fresh request id and the encoded request ``build`` makes from it, not yet
+        pending: encoding early makes bad arguments fail before anything happens."""
+        request_id = self.wire.new_request_id()
+        while request_id in self.pending:
+            request_id = self.wire.new_request_id()
+        return request_id, self.wire.publish(build(request_id))
+
     def start_request(
         self,
         kind: PendingKind,
         nsp: str,
         expected: int,
         build: Callable[[str], Message],
+        prepared: tuple[str, Publish] | None = None,
     ) -> tuple[str, Publish]:
         """Register a pending request expecting ``expected`` server responses; ``build``
-        makes its message from the new request id."""
-        request_id = self.wire.new_request_id()
-        while request_id in self.pending:
-            request_id = self.wire.new_request_id()
-        publish = self.wire.publish(build(request_id))
-        self.pending[request_id] = Pending(kind, nsp, expected)
-        return request_id, publish
+        makes its message from the new request id, unless ``prepared`` (from
+        :meth:`prepare_request`) already holds it."""
+        if prepared is None or prepared[0] in self.pending:
+            prepared = self.prepare_request(build)
+        self.pending[prepared[0]] = Pending(kind, nsp, expected)
+        return prepared
 
     def finish_request(self, request_id: str) -> Pending | None:
         """Forget a pending request (completed, timed out or cancelled) and return it."""
