@@ -173,7 +173,11 @@ class _NodeLink:
                     message = await pubsub.get_message(timeout=None)
                     if message is not None:
                         if delay:
-                            logger.info("Redis Cluster node %s: subscriptions restored", self.name)
+                            logger.info(
+                                "Redis Cluster node %s: subscriptions restored",
+                                self.name,
+                                extra=self.transport.log_extra,
+                            )
                             delay = 0.0
                         await self._handle(message)
             except asyncio.CancelledError:
@@ -190,6 +194,7 @@ class _NodeLink:
                     type(exc).__name__,
                     exc,
                     wait,
+                    extra=self.transport.log_extra,
                 )
                 await _close_pubsub(pubsub)
                 await asyncio.sleep(wait)
@@ -272,7 +277,7 @@ class AsyncClusterTransport:
     ``redis.asyncio.cluster.RedisCluster`` client: one pub/sub connection per node that
     owns a subscribed channel, all read at once."""
 
-    def __init__(self, client: Any, *, owns_client: bool) -> None:
+    def __init__(self, client: Any, *, owns_client: bool, runtime: Any = None) -> None:
         encoder = getattr(client, "encoder", None)
         if getattr(encoder, "decode_responses", False):
             raise ValueError(
@@ -280,6 +285,8 @@ class AsyncClusterTransport:
             )
         self.client = client
         self.owns_client = owns_client
+        #: ``extra`` of connection-state log lines (the manager sets its uid here).
+        self.log_extra: dict[str, Any] = {}
         self._queue: asyncio.Queue[Incoming] = asyncio.Queue(_QUEUE_SIZE)
         self._wanted: dict[str, Kind] = {}
         self._where: dict[str, str] = {}  # name -> node name of the link it is assigned to
@@ -460,6 +467,7 @@ class AsyncClusterTransport:
                     type(exc).__name__,
                     exc,
                     wait,
+                    extra=self.log_extra,
                 )
                 await asyncio.sleep(wait)
                 self._refresh.set()

@@ -52,6 +52,7 @@ class Transport(Protocol):
     """What the manager needs from Redis; one implementation per kind of client."""
 
     client: Any
+    log_extra: dict[str, Any]
 
     @property
     def connected(self) -> bool: ...
@@ -71,7 +72,7 @@ class Transport(Protocol):
     async def close(self) -> None: ...
 
 
-def make_transport(client: Any, *, owns_client: bool) -> Transport:
+def make_transport(client: Any, *, owns_client: bool, runtime: Any = None) -> Transport:
     """The transport for ``client``: per-node connections for a Redis Cluster client,
     one pub/sub connection otherwise."""
     if isinstance(client, redis.asyncio.cluster.RedisCluster):
@@ -85,7 +86,7 @@ def make_transport(client: Any, *, owns_client: bool) -> Transport:
 class AsyncRedisTransport:
     """One client for commands, one pub/sub connection for every subscription."""
 
-    def __init__(self, client: Any, *, owns_client: bool) -> None:
+    def __init__(self, client: Any, *, owns_client: bool, runtime: Any = None) -> None:
         options: dict[str, Any] = getattr(client, "get_connection_kwargs", dict)()
         if options.get("decode_responses"):
             raise ValueError(
@@ -93,6 +94,8 @@ class AsyncRedisTransport:
             )
         self.client = client
         self.owns_client = owns_client
+        #: ``extra`` of connection-state log lines (the manager sets its uid here).
+        self.log_extra: dict[str, Any] = {}
         self._pubsub: Any = None
         self._confirm: dict[str, asyncio.Future[None]] = {}
         self.connected = False
@@ -151,7 +154,7 @@ class AsyncRedisTransport:
         """Messages from every subscription, forever: a lost connection is retried with
         capped exponential backoff and jitter, and redis-py resubscribes on reconnect."""
         pubsub = self._ensure_pubsub()
-        delay = 0.0
+        delay, attempt = 0.0, 0
         while not self._closed:
             try:
                 message = await pubsub.get_message(timeout=None)
@@ -160,10 +163,18 @@ class AsyncRedisTransport:
             except _UNAVAILABLE as exc:
                 if self._closed:
                     return
+                if self.connected:
+                    logger.warning("Redis subscription lost (%s)", exc, extra=self.log_extra)
                 self.connected = False
+                attempt += 1
                 delay = min(max(delay * 2, 0.1), 5.0)
                 wait = delay * (0.5 + random.random() / 2)
-                logger.warning("Redis subscription lost (%s); reconnecting in %.2f s", exc, wait)
+                logger.warning(
+                    "reconnecting to Redis: attempt %d in %.2f s",
+                    attempt,
+                    wait,
+                    extra=self.log_extra,
+                )
                 await asyncio.sleep(wait)
                 continue
             except RuntimeError:
@@ -175,10 +186,16 @@ class AsyncRedisTransport:
             if message is None:
                 continue
             if not self.connected:
-                if delay:
-                    logger.info("Redis subscription re-established")
+                if attempt:
+                    logger.info(
+                        "Redis subscription re-established and resubscribed after %d attempts",
+                        attempt,
+                        extra=self.log_extra,
+                    )
+                else:
+                    logger.info("Redis subscription connected", extra=self.log_extra)
                 self.connected = True
-                delay = 0.0
+                delay, attempt = 0.0, 0
             kind = message.get("type")
             if kind in _MESSAGES:
                 pattern = message.get("pattern")

@@ -1,28 +1,25 @@
-"""``AsyncRedisManager``: a python-socketio client manager for ``socketio.AsyncServer`` that
-joins a Node ``@socket.io/redis-adapter`` cluster.
+"""``AsyncRedisManager``: the cluster adapter for ``socketio.AsyncServer``.
 
-The manager is a thin asyncio driver: :class:`~sio_redis.core.ClusterCore` decides what
-each Redis message means and what to publish; this module runs those decisions against
-python-socketio (local sockets) and :class:`~sio_redis._aio_transport.AsyncRedisTransport`
-(Redis).
+This file is the I/O half of the manager: how it joins the cluster, runs the effects
+:class:`~sio_redis.core.ClusterCore` returns, and waits for requests. What never waits
+lives in :class:`~sio_redis._base.ManagerBase`. The sync ``manager.py`` is generated from
+``asyncio_manager.py`` by ``scripts/unasync.py``; the tests fail when the two differ, so
+edit ``asyncio_manager.py`` and run ``python scripts/unasync.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import inspect
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import socketio
 
 from sio_emitter._chain import UNAVAILABLE as _UNAVAILABLE
-from sio_emitter._connect import make_async_client, redact_url
-from sio_emitter._operator import RESERVED_EVENTS, Publish, normalize_namespace
+from sio_emitter._connect import make_async_client
+from sio_emitter._operator import Publish, normalize_namespace
 from sio_emitter.protocol import (
     DEFAULT_MAX_PAYLOAD,
     AllRooms,
@@ -38,28 +35,20 @@ from sio_emitter.protocol import (
     SocketsJoin,
     SocketsLeave,
     SubscriptionMode,
-    dumps_json,
     to_client_value,
 )
 
 from . import _compat
+from ._aio_runtime import Runtime, resolve
 from ._aio_transport import make_transport
-from ._local import (
-    all_rooms,
-    handshake,
-    local_keys,
-    room_names,
-    select,
-    wire_room,
-    wire_rooms,
-)
-from ._wire import ClassicWire, ShardedWire, Subscriptions
+from ._base import ManagerBase, ServerSideHandler, check_event
+from ._local import all_rooms, wire_room, wire_rooms
+from ._wire import Subscriptions
 from .core import (
     AnswerAllRooms,
     AnswerFetch,
     AnswerSockets,
     CallListeners,
-    ClusterCore,
     Deliver,
     DeliverWithAck,
     DisconnectLocal,
@@ -76,12 +65,8 @@ from .operators import AsyncBroadcastOperator, RemoteSocket, Selection
 
 __all__ = ["AsyncRedisManager"]
 
-logger = logging.getLogger("sio_redis")
 
-ServerSideHandler = Callable[..., Any]
-
-
-class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
+class AsyncRedisManager(ManagerBase, socketio.AsyncManager):  # type: ignore[misc]
     """Cluster adapter for ``socketio.AsyncServer``, wire-compatible with Node's
     ``@socket.io/redis-adapter`` 8.
 
@@ -89,16 +74,18 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
     >>> sio = socketio.AsyncServer(client_manager=mgr)               # doctest: +SKIP
     >>> await sio.emit("hello", "world", to="room1")   # every server's clients  # doctest: +SKIP
 
-    ``url`` is a Redis URL (see :func:`sio_emitter._connect.make_async_client`) or an
-    existing ``redis.asyncio.Redis`` client (closed by you, not by the manager).
+    ``url`` is a Redis URL (``redis://``, ``rediss://``, ``unix://``, ``redis+cluster://``,
+    ``redis+sentinel://``) or an existing redis-py client of the same flavour as the
+    manager (closed by you, not by the manager).
 
-    The manager joins the cluster as soon as it can: at construction of the server if an
-    event loop is running then, otherwise at the server's first request or the first
-    cluster call. ``await mgr.start()`` joins explicitly and is idempotent, e.g.
-    ``socketio.ASGIApp(sio, on_startup=mgr.start)``.
+    The manager joins the cluster as early as it can: when the server is created (an
+    ``AsyncServer`` needs a running event loop for that; otherwise at its first request or
+    the first cluster call). ``await mgr.start()`` joins explicitly and is idempotent.
     """
 
     name = "sio-redis"
+    _operator_class = AsyncBroadcastOperator
+    _client_kind = "redis.asyncio"
 
     def __init__(
         self,
@@ -115,99 +102,40 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
         logger: logging.Logger | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(key, str) or not key:
-            raise ValueError("key must be a non-empty str")
-        if isinstance(requests_timeout, bool) or not isinstance(requests_timeout, (int, float)):
-            raise TypeError("requests_timeout must be a number of seconds")
-        if requests_timeout <= 0:
-            raise ValueError("requests_timeout must be positive")
-        if subscription_mode not in ("static", "dynamic", "dynamic-private"):
-            raise ValueError(f"unknown subscription_mode {subscription_mode!r}")
-        if isinstance(url, str):
-            client = make_async_client(url, **(redis_options or {}))
-            owns = True
-            self.url = redact_url(url)
-        elif hasattr(url, "publish") and hasattr(url, "pubsub"):
-            client, owns, self.url = url, False, repr(url)
-        else:
-            raise TypeError("url must be a Redis URL or a redis.asyncio client")
-        wire = (
-            ShardedWire(key, subscription_mode)
-            if sharded
-            else ClassicWire(key, publish_on_specific_response_channel)
+        self._setup(
+            url,
+            key=key,
+            sharded=sharded,
+            subscription_mode=subscription_mode,
+            requests_timeout=requests_timeout,
+            publish_on_specific_response_channel=publish_on_specific_response_channel,
+            write_only=write_only,
+            redis_options=redis_options,
+            max_payload=max_payload,
+            logger=logger,
+            make_client=make_async_client,
+            make_transport=make_transport,
+            runtime=Runtime(),
         )
-        self.key = key
-        self.sharded = bool(sharded)
-        self.requests_timeout = float(requests_timeout)
-        self.write_only = bool(write_only)
-        self.logger = logger
-        self.core = ClusterCore(wire, has_room=self._has_room, max_payload=max_payload)
-        self.transport = make_transport(client, owns_client=owns)
-        self._started = False
-        self._closed = False
-        self._start_lock: asyncio.Lock | None = None
-        self._listener: asyncio.Task[None] | None = None
-        self._waiters: dict[str, asyncio.Event] = {}
-        self._handlers: dict[tuple[str, str], ServerSideHandler] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        # (namespace, sid) -> (connect time, CONNECT payload), for handshakes
-        self._socket_info: dict[tuple[str, str], tuple[float, Any]] = {}
-        self._connect_auth: dict[tuple[str, str], Any] = {}
-        self._fast = False
-
-    # --- identity and health ---
-
-    @property
-    def uid(self) -> str:
-        """This server's uid in the cluster (what peers see in messages)."""
-        return self.core.uid
-
-    @property
-    def healthy(self) -> bool:
-        """Whether the Redis subscription is live (always ``False`` when write-only)."""
-        return self._listener is not None and not self._listener.done() and self.transport.connected
-
-    def __repr__(self) -> str:
-        mode = "sharded" if self.sharded else "classic"
-        return f"AsyncRedisManager(url={self.url!r}, key={self.key!r}, {mode}, uid={self.uid!r})"
 
     # --- life cycle ---
 
     def set_server(self, server: Any) -> None:
         super().set_server(server)
-        self._fast = _compat.fast_delivery_available(server)
-        _compat.capture_auth(server, self._store_auth)
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return  # no loop yet: join at the first request or cluster call
-        self._spawn(self.start())
+        self._bind(server)
+        if self._rt.can_start_now():
+            self._rt.start_soon(self.start, self._spawn)
 
     def initialize(self) -> None:
         super().initialize()
         if not self._started:
-            self._spawn(self.start())
-
-    def _known_namespaces(self) -> set[str]:
-        # server-side listeners make a namespace, as Node's io.of(nsp).on(event) does
-        names = {"/", *self.rooms.keys(), *(nsp for nsp, _ in self._handlers)}
-        server = self.server
-        if server is not None:
-            names.update(n for n in getattr(server, "handlers", {}) if isinstance(n, str))
-            names.update(n for n in getattr(server, "namespace_handlers", {}) if isinstance(n, str))
-            declared = getattr(server, "namespaces", None)
-            if isinstance(declared, (list, tuple, set)):
-                names.update(n for n in declared if isinstance(n, str))
-        names.discard("*")
-        return names
+            self._spawn(self.start)
 
     async def start(self) -> None:
         """Join the cluster: subscribe every known namespace and start listening.
         Idempotent; returns once Redis has confirmed the subscriptions."""
         if self._started:
             return
-        if self._start_lock is None:
-            self._start_lock = asyncio.Lock()
         async with self._start_lock:
             if self._started or self._closed:
                 return
@@ -215,33 +143,42 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
                 self.core.add_namespace(nsp)
                 self._register_rooms(nsp)
             if not self.write_only:
-                self._listener = asyncio.create_task(self._listen(), name="sio-redis listener")
+                self._listener = self._rt.spawn(self._supervise)
                 try:
                     await self.transport.subscribe(self.core.all_subscriptions(), confirm=True)
-                except (*_UNAVAILABLE, asyncio.TimeoutError) as exc:
+                except (*_UNAVAILABLE, *self._rt.Timeouts) as exc:
                     # The server still serves its own clients; it joins once Redis is up.
                     self._log().warning(
                         "Redis unavailable at start (%s): joining the cluster in the background",
                         exc,
+                        extra=self._log_extra(),
                     )
-                    self._spawn(self._join_when_redis_is_up())
+                    self._spawn(self._join_when_redis_is_up)
             self._started = True
             self._log().info(
                 "sio-redis joined the cluster as %s (%s)",
                 self.uid,
                 ", ".join(sorted(self.core.namespaces)),
+                extra=self._log_extra(),
             )
 
     async def _join_when_redis_is_up(self) -> None:
-        delay = 0.1
+        delay, attempt = 0.1, 0
         while not self._closed:
-            await asyncio.sleep(delay * (0.5 + random.random() / 2))
+            attempt += 1
+            wait = delay * (0.5 + random.random() / 2)
+            self._log().info(
+                "joining the cluster: attempt %d in %.2f s", attempt, wait, extra=self._log_extra()
+            )
+            await self._rt.sleep(wait)
             try:
                 await self.transport.subscribe(self.core.all_subscriptions(), confirm=True)
-            except (*_UNAVAILABLE, asyncio.TimeoutError):
+            except (*_UNAVAILABLE, *self._rt.Timeouts):
                 delay = min(delay * 2, 5.0)
                 continue
-            self._log().info("sio-redis joined the cluster as %s", self.uid)
+            self._log().info(
+                "sio-redis joined the cluster as %s", self.uid, extra=self._log_extra()
+            )
             return
 
     async def _ready(self, nsp: str) -> None:
@@ -251,18 +188,7 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
             rooms = self._register_rooms(nsp)
             subs = Subscriptions(subs.channels, subs.patterns, subs.shard_channels + rooms)
             await self.transport.subscribe(subs, confirm=True)
-
-    def _register_rooms(self, nsp: str) -> tuple[str, ...]:
-        """Room channels (sharded dynamic modes) for rooms that existed before ``nsp`` was
-        served; the caller subscribes them."""
-        channels: list[str] = []
-        if self.sharded:
-            for room, members in self.rooms.get(nsp, {}).items():
-                if isinstance(room, (str, int)) and not isinstance(room, bool):
-                    subs = self.core.room_created(nsp, wire_room(room), room in members)
-                    if subs is not None:
-                        channels.extend(subs.shard_channels)
-        return tuple(channels)
+            self._log().info("subscribed namespace %s", nsp, extra=self._log_extra(nsp))
 
     async def close(self) -> None:
         """Leave the cluster: stop listening, unsubscribe, fail pending requests, and close
@@ -271,41 +197,45 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
             return
         self._closed = True
         listener, self._listener = self._listener, None
-        tasks: list[asyncio.Future[Any]] = [t for t in (listener, *self._tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        # redis-py 8 can swallow a cancellation that lands inside a read; closing the
-        # connections then ends that read, so wait briefly, close, and wait again.
-        still: set[asyncio.Future[Any]] = set()
-        if tasks:
-            _, still = await asyncio.wait(tasks, timeout=1.0)
+        tasks = [t for t in (listener, *self._tasks) if t is not None]
+        self._rt.cancel(tasks)
         self.core.pending.clear()
         for event in self._waiters.values():
             event.set()
+        # Closing the connections ends any read still in progress (redis-py can swallow
+        # a cancellation that lands inside one; threads cannot be cancelled at all).
         await self.transport.close()
+        still = await self._rt.join(tasks, 5.0)
         if still:
-            for left in still:
-                left.cancel()
-            _, still = await asyncio.wait(still, timeout=5.0)
-            if still:
-                self._log().warning("sio-redis: %d tasks did not stop on close", len(still))
+            self._log().warning(
+                "sio-redis: %d tasks did not stop on close", len(still), extra=self._log_extra()
+            )
         self._started = False
-
-    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self._log().error("sio-redis background task failed", exc_info=task.exception())
-
-    def _log(self) -> logging.Logger:
-        return self.logger or logger
+        self._log().info("sio-redis left the cluster", extra=self._log_extra())
 
     # --- the listener: Redis -> core -> effects ---
+
+    async def _supervise(self) -> None:
+        """Run the listener; should it ever stop or fail while the manager is open, log
+        it and start it again (a silently dead subscriber is worse than a crash)."""
+        while not self._closed:
+            try:
+                await self._listen()
+            except self._rt.Cancelled:
+                raise
+            except Exception:
+                self._log().exception("sio-redis listener failed", extra=self._log_extra())
+            if self._closed:
+                return
+            self.listener_restarts += 1
+            delay = min(0.1 * 2 ** min(self.listener_restarts, 6), 5.0)
+            self._log().error(
+                "sio-redis listener stopped; restart %d in %.2f s",
+                self.listener_restarts,
+                delay,
+                extra=self._log_extra(),
+            )
+            await self._rt.sleep(delay)
 
     async def _listen(self) -> None:
         async for channel, payload, pattern in self.transport.messages():
@@ -313,7 +243,7 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
                 effect = self.core.receive(channel, payload, pattern)
                 if effect is not None:
                     await self._run(effect)
-            except asyncio.CancelledError:
+            except self._rt.Cancelled:
                 raise
             except Exception:
                 self._log().exception("sio-redis failed handling a message on %r", channel)
@@ -321,15 +251,11 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
     async def _run(self, effect: Effect) -> None:
         await self._EFFECTS[type(effect)](self, effect)
 
-    def _has_room(self, nsp: str, room: str) -> bool:
-        local = self.rooms.get(nsp, ())
-        return any(name in local for name in local_keys(room))
-
     async def _on_deliver(self, e: Deliver) -> None:
         await self._deliver_local(e.nsp, to_client_value(e.packet.data), e.opts)
 
     async def _on_deliver_with_ack(self, e: DeliverWithAck) -> None:
-        targets = select(self.rooms, e.nsp, e.opts)
+        targets = self._targets(e.nsp, e.opts)
         await self.transport.publish(self.core.client_count_reply(e.reply, len(targets)))
         data = to_client_value(e.packet.data)
         relay = functools.partial(self._relay_ack, e.reply)
@@ -343,12 +269,12 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
         await self._publish_reply(self.core.ack_reply, reply, args[0] if args else None)
 
     async def _on_join(self, e: JoinRooms) -> None:
-        for sid in select(self.rooms, e.nsp, e.opts):
+        for sid in self._targets(e.nsp, e.opts):
             for room in e.rooms:
                 await socketio.AsyncManager.enter_room(self, sid, e.nsp, room)
 
     async def _on_leave(self, e: LeaveRooms) -> None:
-        for sid in select(self.rooms, e.nsp, e.opts):
+        for sid in self._targets(e.nsp, e.opts):
             for room in e.rooms:
                 await socketio.AsyncManager.leave_room(self, sid, e.nsp, room)
 
@@ -364,7 +290,7 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
         await self._publish_reply(self.core.all_rooms_reply, e.reply, rooms)
 
     async def _on_sockets(self, e: AnswerSockets) -> None:
-        sids = tuple(select(self.rooms, e.nsp, BroadcastOptions(e.rooms)))
+        sids = tuple(self._targets(e.nsp, BroadcastOptions(e.rooms)))
         await self._publish_reply(self.core.sockets_reply, e.reply, sids)
 
     async def _on_call_listeners(self, e: CallListeners) -> None:
@@ -372,12 +298,10 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
         if handler is None:
             return
         # A slow listener must not hold up the delivery of later messages.
-        self._spawn(self._call_listener(handler, e))
+        self._spawn(self._call_listener, handler, e)
 
     async def _call_listener(self, handler: ServerSideHandler, e: CallListeners) -> None:
-        result = handler(*e.args)
-        if inspect.isawaitable(result):
-            result = await result
+        result = await resolve(handler(*e.args))
         if e.reply is not None:
             await self._publish_reply(self.core.server_side_emit_reply, e.reply, result)
 
@@ -414,19 +338,14 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
     }
 
     async def _publish_reply(self, make: Callable[..., Any], reply: Any, value: Any) -> None:
-        try:
-            publish = make(reply, value)
-        except (TypeError, ValueError) as exc:
-            # An unencodable session or ack must not leave the requester waiting forever
-            # with no clue: say so here; the requester times out.
-            self._log().warning("sio-redis could not encode a reply: %s", exc)
-            return
-        await self.transport.publish(publish)
+        publish = self._encode_reply(make, reply, value)
+        if publish is not None:
+            await self.transport.publish(publish)
 
     # --- local sockets ---
 
     async def _deliver_local(self, nsp: str, data: list[Any], opts: BroadcastOptions) -> None:
-        targets = select(self.rooms, nsp, opts)
+        targets = self._targets(nsp, opts)
         if not targets:
             return
         if self._fast:
@@ -444,7 +363,7 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
             )
 
     async def _disconnect_local(self, nsp: str, opts: BroadcastOptions, close: bool) -> None:
-        for sid, eio_sid in select(self.rooms, nsp, opts).items():
+        for sid, eio_sid in self._targets(nsp, opts).items():
             if close:
                 # Node's disconnect(true): leave every namespace of the connection first,
                 # so clients read "io server disconnect" (and do not reconnect), then
@@ -458,71 +377,22 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
             else:
                 await self.server.disconnect(sid, namespace=nsp, ignore_queue=True)
 
-    async def _session(self, sid: str, nsp: str) -> Any:
-        try:
-            data = await self.server.get_session(sid, namespace=nsp)
-        except Exception:
-            return {}
-        try:
-            dumps_json(data)
-        except (TypeError, ValueError):
-            self._log().warning("session of %s cannot cross the cluster; sent as {}", sid)
-            return {}
-        return data
-
     async def _local_entries(self, nsp: str, opts: BroadcastOptions) -> list[SocketEntry]:
-        environs = getattr(self.server, "environ", {})
         entries = []
-        for sid, eio_sid in select(self.rooms, nsp, opts).items():
-            issued, auth = self._socket_info.get((nsp, sid), (time.time(), {}))
-            entries.append(
-                SocketEntry(
-                    sid,
-                    handshake(environs.get(eio_sid), issued, auth),
-                    tuple(room_names(self.rooms, nsp, sid)),
-                    await self._session(sid, nsp),
-                )
-            )
+        for sid, eio_sid in self._targets(nsp, opts).items():
+            try:
+                session = await self.server.get_session(sid, namespace=nsp)
+            except Exception:
+                session = {}
+            entries.append(self._entry(nsp, sid, eio_sid, self._checked_session(sid, session)))
         return entries
-
-    def _store_auth(self, eio_sid: str, nsp: str, auth: Any) -> None:
-        self._connect_auth[(eio_sid, nsp)] = auth
-
-    def _is_local(self, sid: str, nsp: str) -> bool:
-        return bool(self.is_connected(sid, nsp) or self.is_pre_connected(sid, nsp))
 
     # --- python-socketio's manager interface ---
 
-    def basic_enter_room(self, sid: str, namespace: str, room: Any, eio_sid: Any = None) -> Any:
-        created = room is not None and room not in self.rooms.get(namespace, {})
-        result = super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
-        if created and self.sharded:
-            self._room_created(namespace, room, is_socket_id=room == sid)
-        return result
-
-    def basic_leave_room(self, sid: str, namespace: str, room: Any) -> Any:
-        result = super().basic_leave_room(sid, namespace, room)
-        if self.sharded and room is not None and room not in self.rooms.get(namespace, {}):
-            subs = self.core.room_deleted(namespace, wire_room(room))
-            if subs is not None and self._started and not self.write_only:
-                self._spawn(self.transport.unsubscribe(subs))
-        return result
-
-    def _room_created(self, nsp: str, room: Any, is_socket_id: bool) -> None:
-        # Sharded dynamic modes: a room gets its own channel while it has local members.
-        if not isinstance(room, (str, int)) or isinstance(room, bool):
-            return
-        subs = self.core.room_created(nsp, wire_room(room), is_socket_id)
-        if subs is not None and self._started and not self.write_only:
-            self._spawn(self.transport.subscribe(subs, confirm=True))
-
     async def pre_connect(self, eio_sid: str, namespace: str) -> Any:
         sid = await super().pre_connect(eio_sid, namespace)
-        auth = self._connect_auth.pop((eio_sid, namespace), None)
-        if sid is not None:
-            self._socket_info[(namespace, sid)] = (time.time(), auth)
-            if namespace not in self.core.namespaces:
-                self._spawn(self._ready(namespace))
+        if self._note_connect(eio_sid, namespace, sid):
+            self._spawn(self._ready, namespace)
         return sid
 
     async def disconnect(self, sid: str, namespace: str, **kwargs: Any) -> Any:
@@ -562,7 +432,7 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
             )
         else:
             selection = selection.flag("expectSingleResponse", True)
-            self._spawn(self._remote_callback(selection, event, args, callback))
+            self._spawn(self._remote_callback, selection, event, args, callback)
 
     async def _remote_callback(
         self, selection: Selection, event: str, args: tuple[Any, ...], callback: Callable[..., Any]
@@ -575,9 +445,7 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
                 self._log().warning("no ack for %r within %.1f s", event, self.requests_timeout)
                 return
         if acks:
-            result = callback(acks[0])
-            if inspect.isawaitable(result):
-                await result
+            await resolve(callback(acks[0]))
 
     async def can_disconnect(self, sid: str, namespace: str) -> Any:
         if self._is_local(sid, namespace):
@@ -611,36 +479,12 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
 
     # --- Node-style API ---
 
-    def of(self, namespace: str = "/") -> AsyncBroadcastOperator:
-        """An operator on ``namespace`` (``"chat"`` and ``"/chat"`` alike)."""
-        return AsyncBroadcastOperator(self, Selection(normalize_namespace(namespace)))
-
-    def on_server_side_emit(
-        self, event: str, namespace: str = "/", handler: ServerSideHandler | None = None
-    ) -> Any:
-        """Register ``handler(*args)`` for server-side emits of ``event`` from other
-        servers (Node's ``io.on(event, ...)`` for ``serverSideEmit``); sync or async. With
-        an ack requested, its return value is the reply. Usable as a decorator."""
-        if not isinstance(event, str):
-            raise TypeError("event must be a str")
-        nsp = normalize_namespace(namespace)
-
-        def register(fn: ServerSideHandler) -> ServerSideHandler:
-            if not callable(fn):
-                raise TypeError("handler must be callable")
-            self._handlers[(nsp, event)] = fn
-            if self._started and nsp not in self.core.namespaces:
-                self._spawn(self._ready(nsp))
-            return fn
-
-        return register if handler is None else register(handler)
-
     async def server_count(self, namespace: str = "/") -> int:
         """How many servers (this one included) serve ``namespace`` in the cluster."""
         nsp = normalize_namespace(namespace)
         await self._ready(nsp)
         command, channel = self.core.count_command(nsp)
-        return await self.transport.count(command, channel)
+        return int(await self.transport.count(command, channel))
 
     async def all_rooms(self, namespace: str = "/") -> set[str]:
         """Every room of ``namespace`` on every server (socket-id rooms included)."""
@@ -697,11 +541,11 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
         expected: int,
         build: Callable[[str], Message],
         timeout: float,
-        event: asyncio.Event | None = None,
+        event: Any = None,
         local_done: Callable[[], bool] = lambda: True,
         prepared: tuple[str, Publish] | None = None,
     ) -> Pending:
-        event = event or asyncio.Event()
+        event = event or self._rt.event()
         request_id, publish = self.core.start_request(kind, nsp, expected, build, prepared)
         self._waiters[request_id] = event
         try:
@@ -721,28 +565,15 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
             self._waiters.pop(request_id, None)
             self.core.finish_request(request_id)
 
-    def _done(self, request_id: str) -> bool:
-        pending = self.core.pending.get(request_id)
-        return pending is None or pending.done
-
-    async def _wait(self, event: asyncio.Event, done: Callable[[], bool], timeout: float) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+    async def _wait(self, event: Any, done: Callable[[], bool], timeout: float) -> None:
+        deadline = self._rt.time() + timeout
         while not done():
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return
-            try:
-                await asyncio.wait_for(event.wait(), remaining)
-            except asyncio.TimeoutError:
+            remaining = deadline - self._rt.time()
+            if remaining <= 0 or not await self._rt.wait(event, remaining):
                 return
             event.clear()
 
-    def _timeout(self, selection: Selection) -> float:
-        ms = selection.flags.get("timeout")
-        return self.requests_timeout if ms is None else float(ms) / 1000
-
-    # --- operator actions (AsyncBroadcastOperator calls these) ---
+    # --- operator actions (the broadcast operators call these) ---
 
     async def _broadcast(self, selection: Selection, event: str, args: tuple[Any, ...]) -> None:
         nsp = selection.nsp
@@ -762,7 +593,7 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
                 self._log().debug("volatile broadcast not published: Redis unavailable")
 
     async def _op_emit(self, selection: Selection, event: str, args: tuple[Any, ...]) -> None:
-        _check_event(event)
+        check_event(event)
         await self._broadcast(selection, event, args)
 
     async def _op_emit_with_ack(
@@ -774,7 +605,7 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
         check_reserved: bool = True,
     ) -> list[Any]:
         if check_reserved:
-            _check_event(event)
+            check_event(event)
         nsp = selection.nsp
         timeout = self._timeout(selection)
         selection = selection.flag("timeout", round(timeout * 1000))
@@ -787,8 +618,8 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
         prepared = self.core.prepare_request(lambda rid: build(request_id=rid))
 
         acks: list[Any] = []
-        event_ready = asyncio.Event()
-        targets = select(self.rooms, nsp, opts)
+        event_ready = self._rt.event()
+        targets = self._targets(nsp, opts)
 
         def on_ack(*ack: Any) -> None:
             acks.append(ack[0] if ack else None)
@@ -854,10 +685,3 @@ class AsyncRedisManager(socketio.AsyncManager):  # type: ignore[misc]
         if not selection.flags.get("local"):
             await self._send(DisconnectSockets(self.uid, selection.nsp, selection.opts, close))
         await self._disconnect_local(selection.nsp, selection.opts, close)
-
-
-def _check_event(event: str) -> None:
-    if not isinstance(event, str):
-        raise TypeError(f"event name must be a str, not {type(event).__name__}")
-    if event in RESERVED_EVENTS:
-        raise ValueError(f'"{event}" is a reserved event name')

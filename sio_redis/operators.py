@@ -15,8 +15,9 @@ from ._local import wire_rooms
 
 if TYPE_CHECKING:
     from .asyncio_manager import AsyncRedisManager
+    from .manager import RedisManager
 
-__all__ = ["AsyncBroadcastOperator", "RemoteSocket", "Selection"]
+__all__ = ["AsyncBroadcastOperator", "BroadcastOperator", "RemoteSocket", "Selection"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,17 +140,57 @@ class AsyncBroadcastOperator(_Chaining):
         await self._manager._op_disconnect_sockets(self._selection, close)
 
 
+class BroadcastOperator(_Chaining):
+    """Operator of a :class:`~sio_redis.RedisManager`; actions block until done.
+
+    >>> mgr.of("/").to("room1").emit("hello", "world")                # doctest: +SKIP
+    >>> acks = mgr.of("/").timeout(2).emit_with_ack("ping")            # doctest: +SKIP
+    >>> sockets = mgr.of("/").in_("room1").fetch_sockets()             # doctest: +SKIP
+    """
+
+    __slots__ = ()
+    _manager: RedisManager
+
+    def emit(self, event: str, *args: Any) -> None:
+        """Send ``event`` to the targeted clients on every server."""
+        self._manager._op_emit(self._selection, event, args)
+
+    def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
+        """Send ``event`` and return every targeted client's ack (first argument of each);
+        :class:`~sio_redis.AckTimeoutError` as for the async operator."""
+        return self._manager._op_emit_with_ack(self._selection, event, args)
+
+    def fetch_sockets(self) -> list[RemoteSocket]:
+        """The targeted sockets of every server."""
+        return self._manager._op_fetch_sockets(self._selection)
+
+    def sockets_join(self, rooms: str | Iterable[str]) -> None:
+        """Make the targeted sockets join ``rooms``, on every server."""
+        self._manager._op_sockets_join(self._selection, wire_rooms(rooms))
+
+    def sockets_leave(self, rooms: str | Iterable[str]) -> None:
+        """Make the targeted sockets leave ``rooms``, on every server."""
+        self._manager._op_sockets_leave(self._selection, wire_rooms(rooms))
+
+    def disconnect_sockets(self, close: bool = False) -> None:
+        """Disconnect the targeted sockets; ``close=True`` also closes the connection."""
+        if not isinstance(close, bool):
+            raise TypeError("close must be a bool")
+        self._manager._op_disconnect_sockets(self._selection, close)
+
+
 class RemoteSocket:
     """A socket anywhere in the cluster, as ``fetch_sockets()`` reports it (Node's
     ``RemoteSocket``): ``id``, ``handshake``, ``rooms`` (a set, its own id included),
     ``data`` (for Python servers: the socket's session), and actions that reach it
-    wherever it lives."""
+    wherever it lives. Its actions are coroutines from an ``AsyncRedisManager`` and
+    blocking calls from a ``RedisManager``."""
 
     __slots__ = ("_operator", "data", "handshake", "id", "namespace", "rooms")
 
     def __init__(
         self,
-        operator: AsyncBroadcastOperator,
+        operator: AsyncBroadcastOperator | BroadcastOperator,
         id: str,
         handshake: Mapping[str, Any],
         rooms: Iterable[str],
@@ -164,17 +205,17 @@ class RemoteSocket:
             operator.to(id)._selection.flag("expectSingleResponse", True)
         )
 
-    async def emit(self, event: str, *args: Any) -> None:
-        await self._operator.emit(event, *args)
+    def emit(self, event: str, *args: Any) -> Any:
+        return self._operator.emit(event, *args)
 
-    async def join(self, rooms: str | Iterable[str]) -> None:
-        await self._operator.sockets_join(rooms)
+    def join(self, rooms: str | Iterable[str]) -> Any:
+        return self._operator.sockets_join(rooms)
 
-    async def leave(self, rooms: str | Iterable[str]) -> None:
-        await self._operator.sockets_leave(rooms)
+    def leave(self, rooms: str | Iterable[str]) -> Any:
+        return self._operator.sockets_leave(rooms)
 
-    async def disconnect(self, close: bool = False) -> None:
-        await self._operator.disconnect_sockets(close)
+    def disconnect(self, close: bool = False) -> Any:
+        return self._operator.disconnect_sockets(close)
 
     def __repr__(self) -> str:
         return f"RemoteSocket(id={self.id!r}, nsp={self.namespace!r}, rooms={sorted(self.rooms)})"

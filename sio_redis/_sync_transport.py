@@ -1,0 +1,212 @@
+"""The sync seam to Redis, for ``RedisManager``: the twin of ``_aio_transport.py``.
+
+Same five calls (publish, count, subscribe, unsubscribe, messages) over redis-py's sync
+client. ``messages()`` runs in the manager's listener (a thread, or a green thread under
+eventlet/gevent) and reads with a short timeout, so it notices ``close()`` by itself:
+closing a pub/sub connection under a reading thread would make redis-py reconnect it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import redis.cluster
+
+from sio_emitter._chain import UNAVAILABLE as _UNAVAILABLE
+from sio_emitter._chain import RedisUnavailableError
+from sio_emitter._operator import Publish
+
+from ._aio_transport import Incoming
+from ._sync_runtime import Runtime
+from ._wire import Subscriptions
+
+__all__ = ["RedisTransport", "make_transport", "publish_with"]
+
+logger = logging.getLogger("sio_redis")
+
+_CONFIRMATIONS = {"subscribe", "psubscribe", "ssubscribe"}
+_MESSAGES = {"message", "pmessage", "smessage"}
+#: How long one read waits for a message; bounds how long close() waits for the reader.
+_READ_TIMEOUT = 0.25
+
+
+def publish_with(client: Any, publish: Publish) -> None:
+    """Sync twin of ``_aio_transport.publish_with``."""
+    try:
+        if publish.command == "SPUBLISH":
+            client.spublish(publish.channel, publish.payload)
+        else:
+            client.publish(publish.channel, publish.payload)
+    except _UNAVAILABLE as exc:
+        raise RedisUnavailableError(f"cannot publish to Redis: {exc}") from exc
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def make_transport(client: Any, *, owns_client: bool, runtime: Runtime) -> RedisTransport:
+    if isinstance(client, redis.cluster.RedisCluster):
+        raise TypeError(
+            "RedisManager does not take a Redis Cluster client yet: use AsyncRedisManager, "
+            "or the sync Emitter, which do"
+        )
+    return RedisTransport(client, owns_client=owns_client, runtime=runtime)
+
+
+class RedisTransport:
+    """One client for commands, one pub/sub connection for every subscription."""
+
+    def __init__(self, client: Any, *, owns_client: bool, runtime: Runtime) -> None:
+        options: dict[str, Any] = getattr(client, "get_connection_kwargs", dict)()
+        if options.get("decode_responses"):
+            raise ValueError(
+                "the Redis client must not use decode_responses=True: payloads are binary"
+            )
+        self.client = client
+        self.owns_client = owns_client
+        #: ``extra`` of connection-state log lines (the manager sets its uid here).
+        self.log_extra: dict[str, Any] = {}
+        self._rt = runtime
+        self._pubsub: Any = None
+        self._confirm: dict[str, Any] = {}
+        self._lock = runtime.lock()
+        self._reader_done: Any = None
+        self.connected = False
+        self._closed = False
+
+    def publish(self, publish: Publish) -> None:
+        publish_with(self.client, publish)
+
+    def count(self, command: str, channel: str) -> int:
+        if command == "SHARDNUMSUB":
+            reply = self.client.pubsub_shardnumsub(channel)
+        else:
+            reply = self.client.pubsub_numsub(channel)
+        return int(sum(int(n) for _, n in reply))
+
+    def _ensure_pubsub(self) -> Any:
+        if self._pubsub is None:
+            self._pubsub = self.client.pubsub()
+        return self._pubsub
+
+    def subscribe(self, subs: Subscriptions, *, confirm: bool, timeout: float = 10.0) -> None:
+        """Subscribe; with ``confirm``, return only once Redis has acknowledged every name
+        (the listener must be running), else raise ``TimeoutError``."""
+        waits = []
+        with self._lock:
+            if self._closed:
+                return
+            pubsub = self._ensure_pubsub()
+            if confirm:
+                for name in (*subs.channels, *subs.patterns, *subs.shard_channels):
+                    event = self._confirm.get(name)
+                    if event is None or event.is_set():
+                        event = self._confirm[name] = self._rt.event()
+                    waits.append((name, event))
+            if subs.patterns:
+                pubsub.psubscribe(*subs.patterns)
+            if subs.channels:
+                pubsub.subscribe(*subs.channels)
+            for channel in subs.shard_channels:
+                pubsub.ssubscribe(channel)
+        deadline = self._rt.time() + timeout
+        for name, event in waits:
+            if not self._rt.wait(event, max(deadline - self._rt.time(), 0.0)):
+                if self._closed:
+                    return
+                raise TimeoutError(f"Redis did not confirm the subscription to {name!r}")
+
+    def unsubscribe(self, subs: Subscriptions) -> None:
+        with self._lock:
+            pubsub = self._pubsub
+            if pubsub is None or self._closed:
+                return
+            if subs.patterns:
+                pubsub.punsubscribe(*subs.patterns)
+            if subs.channels:
+                pubsub.unsubscribe(*subs.channels)
+            for channel in subs.shard_channels:
+                pubsub.sunsubscribe(channel)
+
+    def messages(self) -> Iterator[Incoming]:
+        """Messages from every subscription until :meth:`close`: a lost connection is
+        retried with capped exponential backoff and jitter; redis-py resubscribes."""
+        done = self._reader_done = self._rt.event()
+        delay, attempt = 0.0, 0
+        try:
+            while not self._closed:
+                pubsub = self._pubsub
+                if pubsub is None:
+                    self._rt.sleep(0.05)
+                    continue
+                try:
+                    message = pubsub.get_message(timeout=_READ_TIMEOUT)
+                except _UNAVAILABLE as exc:
+                    if self._closed:
+                        return
+                    if self.connected:
+                        logger.warning("Redis subscription lost (%s)", exc, extra=self.log_extra)
+                    self.connected = False
+                    attempt += 1
+                    delay = min(max(delay * 2, 0.1), 5.0)
+                    wait = delay * (0.5 + random.random() / 2)
+                    logger.warning(
+                        "reconnecting to Redis: attempt %d in %.2f s",
+                        attempt,
+                        wait,
+                        extra=self.log_extra,
+                    )
+                    self._rt.sleep(wait)
+                    continue
+                if message is None:
+                    continue
+                if not self.connected:
+                    if attempt:
+                        logger.info(
+                            "Redis subscription re-established and resubscribed after %d "
+                            "attempts",
+                            attempt,
+                            extra=self.log_extra,
+                        )
+                    else:
+                        logger.info("Redis subscription connected", extra=self.log_extra)
+                    self.connected = True
+                    delay, attempt = 0.0, 0
+                kind = message.get("type")
+                if kind in _MESSAGES:
+                    pattern = message.get("pattern")
+                    yield (
+                        _text(message["channel"]),
+                        message["data"],
+                        None if pattern is None else _text(pattern),
+                    )
+                elif kind in _CONFIRMATIONS:
+                    event = self._confirm.pop(_text(message["channel"]), None)
+                    if event is not None:
+                        event.set()
+        finally:
+            done.set()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        for event in self._confirm.values():
+            event.set()
+        self._confirm.clear()
+        # Let the reader notice and stop before its connection goes away under it.
+        done = self._reader_done
+        if done is not None:
+            self._rt.wait(done, 2 * _READ_TIMEOUT + 1.0)
+        pubsub, self._pubsub = self._pubsub, None
+        self.connected = False
+        if pubsub is not None:
+            try:
+                pubsub.close()
+            except Exception:  # closing a broken connection must not hide the shutdown
+                logger.debug("error closing the pub/sub connection", exc_info=True)
+        if self.owns_client:
+            self.client.close()
