@@ -20,11 +20,15 @@ from sio_emitter._operator import Publish
 
 from ._wire import Subscriptions
 
-__all__ = ["AsyncRedisTransport", "Incoming", "Transport", "make_transport"]
+__all__ = ["MAX_BACKOFF", "AsyncRedisTransport", "Incoming", "Transport", "make_transport"]
 
 logger = logging.getLogger("sio_redis")
 
 Incoming = tuple[str, bytes, "str | None"]  # channel, payload, pattern
+
+#: Longest pause between reconnection attempts (before jitter): with Redis back, the
+#: cluster is whole again within this, plus a connect.
+MAX_BACKOFF = 2.5
 
 _CONFIRMATIONS = {"subscribe", "psubscribe", "ssubscribe"}
 _MESSAGES = {"message", "pmessage", "smessage"}
@@ -167,7 +171,7 @@ class AsyncRedisTransport:
                     logger.warning("Redis subscription lost (%s)", exc, extra=self.log_extra)
                 self.connected = False
                 attempt += 1
-                delay = min(max(delay * 2, 0.1), 5.0)
+                delay = min(max(delay * 2, 0.1), MAX_BACKOFF)
                 wait = delay * (0.5 + random.random() / 2)
                 logger.warning(
                     "reconnecting to Redis: attempt %d in %.2f s",

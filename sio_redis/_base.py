@@ -109,6 +109,7 @@ class ManagerBase:
         self._closed = False
         self._start_lock = runtime.lock()
         self._listener: Any = None
+        self._listening = False
         #: How many times the listener was restarted after failing (logged each time).
         self.listener_restarts = 0
         self._waiters: dict[str, Any] = {}
@@ -129,7 +130,9 @@ class ManagerBase:
     @property
     def healthy(self) -> bool:
         """Whether the Redis subscription is live (always ``False`` when write-only)."""
-        return self._rt.alive(self._listener) and bool(self.transport.connected)
+        return (
+            self._listening and self._rt.alive(self._listener) and bool(self.transport.connected)
+        )
 
     def __repr__(self) -> str:
         mode = "sharded" if self.sharded else "classic"

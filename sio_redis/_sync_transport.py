@@ -19,11 +19,11 @@ from sio_emitter._chain import UNAVAILABLE as _UNAVAILABLE
 from sio_emitter._chain import RedisUnavailableError
 from sio_emitter._operator import Publish
 
-from ._aio_transport import Incoming
+from ._aio_transport import MAX_BACKOFF, Incoming
 from ._sync_runtime import Runtime
 from ._wire import Subscriptions
 
-__all__ = ["RedisTransport", "make_transport", "publish_with"]
+__all__ = ["MAX_BACKOFF", "RedisTransport", "make_transport", "publish_with"]
 
 logger = logging.getLogger("sio_redis")
 
@@ -152,7 +152,7 @@ class RedisTransport:
                         logger.warning("Redis subscription lost (%s)", exc, extra=self.log_extra)
                     self.connected = False
                     attempt += 1
-                    delay = min(max(delay * 2, 0.1), 5.0)
+                    delay = min(max(delay * 2, 0.1), MAX_BACKOFF)
                     wait = delay * (0.5 + random.random() / 2)
                     logger.warning(
                         "reconnecting to Redis: attempt %d in %.2f s",

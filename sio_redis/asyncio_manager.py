@@ -40,7 +40,7 @@ from sio_emitter.protocol import (
 
 from . import _compat
 from ._aio_runtime import Runtime, resolve
-from ._aio_transport import make_transport
+from ._aio_transport import MAX_BACKOFF, make_transport
 from ._base import ManagerBase, ServerSideHandler, check_event
 from ._local import all_rooms, wire_room, wire_rooms
 from ._wire import Subscriptions
@@ -174,7 +174,7 @@ class AsyncRedisManager(ManagerBase, socketio.AsyncManager):  # type: ignore[mis
             try:
                 await self.transport.subscribe(self.core.all_subscriptions(), confirm=True)
             except (*_UNAVAILABLE, *self._rt.Timeouts):
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, MAX_BACKOFF)
                 continue
             self._log().info(
                 "sio-redis joined the cluster as %s", self.uid, extra=self._log_extra()
@@ -218,7 +218,9 @@ class AsyncRedisManager(ManagerBase, socketio.AsyncManager):  # type: ignore[mis
     async def _supervise(self) -> None:
         """Run the listener; should it ever stop or fail while the manager is open, log
         it and start it again (a silently dead subscriber is worse than a crash)."""
+        streak = 0  # restarts in a row; reset once a listener has run for a while
         while not self._closed:
+            began = self._rt.time()
             try:
                 await self._listen()
             except self._rt.Cancelled:
@@ -227,8 +229,9 @@ class AsyncRedisManager(ManagerBase, socketio.AsyncManager):  # type: ignore[mis
                 self._log().exception("sio-redis listener failed", extra=self._log_extra())
             if self._closed:
                 return
+            streak = 1 if self._rt.time() - began > 30 else streak + 1
             self.listener_restarts += 1
-            delay = min(0.1 * 2 ** min(self.listener_restarts, 6), 5.0)
+            delay = min(0.1 * 2 ** min(streak, 6), 5.0)
             self._log().error(
                 "sio-redis listener stopped; restart %d in %.2f s",
                 self.listener_restarts,
@@ -238,15 +241,19 @@ class AsyncRedisManager(ManagerBase, socketio.AsyncManager):  # type: ignore[mis
             await self._rt.sleep(delay)
 
     async def _listen(self) -> None:
-        async for channel, payload, pattern in self.transport.messages():
-            try:
-                effect = self.core.receive(channel, payload, pattern)
-                if effect is not None:
-                    await self._run(effect)
-            except self._rt.Cancelled:
-                raise
-            except Exception:
-                self._log().exception("sio-redis failed handling a message on %r", channel)
+        self._listening = True
+        try:
+            async for channel, payload, pattern in self.transport.messages():
+                try:
+                    effect = self.core.receive(channel, payload, pattern)
+                    if effect is not None:
+                        await self._run(effect)
+                except self._rt.Cancelled:
+                    raise
+                except Exception:
+                    self._log().exception("sio-redis failed handling a message on %r", channel)
+        finally:
+            self._listening = False
 
     async def _run(self, effect: Effect) -> None:
         await self._EFFECTS[type(effect)](self, effect)

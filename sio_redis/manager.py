@@ -44,7 +44,7 @@ from . import _compat
 from ._base import ManagerBase, ServerSideHandler, check_event
 from ._local import all_rooms, wire_room, wire_rooms
 from ._sync_runtime import Runtime, resolve
-from ._sync_transport import make_transport
+from ._sync_transport import MAX_BACKOFF, make_transport
 from ._wire import Subscriptions
 from .core import (
     AnswerAllRooms,
@@ -175,7 +175,7 @@ class RedisManager(ManagerBase, socketio.Manager):  # type: ignore[misc]
             try:
                 self.transport.subscribe(self.core.all_subscriptions(), confirm=True)
             except (*_UNAVAILABLE, *self._rt.Timeouts):
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, MAX_BACKOFF)
                 continue
             self._log().info(
                 "sio-redis joined the cluster as %s", self.uid, extra=self._log_extra()
@@ -219,7 +219,9 @@ class RedisManager(ManagerBase, socketio.Manager):  # type: ignore[misc]
     def _supervise(self) -> None:
         """Run the listener; should it ever stop or fail while the manager is open, log
         it and start it again (a silently dead subscriber is worse than a crash)."""
+        streak = 0  # restarts in a row; reset once a listener has run for a while
         while not self._closed:
+            began = self._rt.time()
             try:
                 self._listen()
             except self._rt.Cancelled:
@@ -228,8 +230,9 @@ class RedisManager(ManagerBase, socketio.Manager):  # type: ignore[misc]
                 self._log().exception("sio-redis listener failed", extra=self._log_extra())
             if self._closed:
                 return
+            streak = 1 if self._rt.time() - began > 30 else streak + 1
             self.listener_restarts += 1
-            delay = min(0.1 * 2 ** min(self.listener_restarts, 6), 5.0)
+            delay = min(0.1 * 2 ** min(streak, 6), 5.0)
             self._log().error(
                 "sio-redis listener stopped; restart %d in %.2f s",
                 self.listener_restarts,
@@ -239,15 +242,19 @@ class RedisManager(ManagerBase, socketio.Manager):  # type: ignore[misc]
             self._rt.sleep(delay)
 
     def _listen(self) -> None:
-        for channel, payload, pattern in self.transport.messages():
-            try:
-                effect = self.core.receive(channel, payload, pattern)
-                if effect is not None:
-                    self._run(effect)
-            except self._rt.Cancelled:
-                raise
-            except Exception:
-                self._log().exception("sio-redis failed handling a message on %r", channel)
+        self._listening = True
+        try:
+            for channel, payload, pattern in self.transport.messages():
+                try:
+                    effect = self.core.receive(channel, payload, pattern)
+                    if effect is not None:
+                        self._run(effect)
+                except self._rt.Cancelled:
+                    raise
+                except Exception:
+                    self._log().exception("sio-redis failed handling a message on %r", channel)
+        finally:
+            self._listening = False
 
     def _run(self, effect: Effect) -> None:
         self._EFFECTS[type(effect)](self, effect)
