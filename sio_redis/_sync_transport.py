@@ -48,12 +48,14 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def make_transport(client: Any, *, owns_client: bool, runtime: Runtime) -> RedisTransport:
+def make_transport(client: Any, *, owns_client: bool, runtime: Runtime) -> Any:
+    """The transport for ``client``: for a Redis Cluster, the asyncio cluster transport
+    run on a private event loop (one cluster implementation, not two); otherwise one
+    pub/sub connection."""
     if isinstance(client, redis.cluster.RedisCluster):
-        raise TypeError(
-            "RedisManager does not take a Redis Cluster client yet: use AsyncRedisManager, "
-            "or the sync Emitter, which do"
-        )
+        from ._sync_cluster import ClusterBridge
+
+        return ClusterBridge(client, owns_client=owns_client, runtime=runtime)
     return RedisTransport(client, owns_client=owns_client, runtime=runtime)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -613,3 +614,57 @@ async def test_sharded_emitter_on_redis_cluster(
         result = close()
         if asyncio.iscoroutine(result):
             await result
+
+
+# --- the sync manager against the cluster ---
+
+
+async def test_sync_manager_on_redis_cluster(
+    redis_cluster: RedisCluster, node_peer: Any, key: str
+) -> None:
+    """RedisManager on a cluster URL runs the same cluster transport (on a private event
+    loop thread): room channels on their owners, counts, requests both ways."""
+    import socketio
+
+    from sio_redis import RedisManager
+
+    def make() -> RedisManager:
+        mgr = RedisManager(redis_cluster.url, key=key, sharded=True)
+        socketio.Server(client_manager=mgr, async_mode="threading")
+        return mgr
+
+    mgr = await asyncio.to_thread(make)
+    node = await node_peer(
+        {"key": key, "mode": "sharded", "clusterNodes": redis_cluster.seeds.split(",")}
+    )
+    try:
+        await _servers_joined(redis_cluster, key, 2)
+        ra, rb, _ = _rooms_by_node(redis_cluster, key)
+        delivered: list[Any] = []
+        mgr._deliver_local = lambda nsp, data, opts: delivered.append((opts.rooms, data))  # type: ignore[method-assign]
+
+        def join_locally() -> None:
+            sid = mgr.connect("eio-1", "/")  # a socket of this server, without a client
+            mgr.enter_room(sid, "/", ra)
+            mgr.enter_room(sid, "/", rb)
+
+        await asyncio.to_thread(join_locally)
+        await _room_channel_live(redis_cluster, key, ra, "dynamic", 1)
+        await _room_channel_live(redis_cluster, key, rb, "dynamic", 1)
+        assert await asyncio.to_thread(mgr.server_count) == 2
+        assert await node.call("server", action="serverCount") == 2
+
+        await node.call("server", rooms=[ra], action="emit", args=["to-a", 1])
+        await node.call("server", rooms=[rb], action="emit", args=["to-b", 2])
+        await _until(lambda: len(delivered) == 2, "room broadcasts from Node")
+        assert sorted(d for _, d in delivered) == [["to-a", 1], ["to-b", 2]]
+
+        await node.call("listen", event="ping", reply={"pong": True})
+        replies = await asyncio.to_thread(mgr.server_side_emit_with_ack, "ping", 1)
+        assert replies == [{"pong": True}]
+        await node.call("connect", name="nc", auth={"rooms": [ra]})
+        sockets = await asyncio.to_thread(lambda: mgr.of("/").in_(ra).fetch_sockets())
+        assert len(sockets) == 2  # the local one and Node's client
+    finally:
+        await asyncio.to_thread(mgr.close)
+    assert not any(t.name == "sio-redis cluster loop" for t in threading.enumerate())
