@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from sio_redis import AsyncRedisManager, RedisUnavailableError
+from tests.support.logs import assert_state_changes_logged
 from tests.support.redis import RedisServer, free_port
 
 
@@ -46,8 +47,9 @@ async def _until_received(
 
 
 async def test_redis_restart_mid_traffic(
-    private_redis: RedisServer, py_server: Any, py_client: Any
+    private_redis: RedisServer, py_server: Any, py_client: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level("INFO", logger="sio_redis")
     a = await py_server(name="a", redis_url=private_redis.url)
     b = await py_server(name="b", redis_url=private_redis.url)
     cb = await py_client(b.url, name="cb", auth={"rooms": ["r"]})
@@ -65,6 +67,8 @@ async def test_redis_restart_mid_traffic(
     assert took < 5.0
     assert a.mgr.healthy and b.mgr.healthy
     assert await a.mgr.server_count() == 2
+    assert_state_changes_logged(caplog, a.mgr.uid)
+
 
 
 async def test_redis_down_at_start_joins_later(py_client: Any, key: str) -> None:

@@ -15,6 +15,7 @@ import socketio
 
 from sio_emitter import Emitter
 from sio_redis import AsyncRedisManager, RedisManager, RedisUnavailableError
+from tests.support.logs import assert_state_changes_logged
 from tests.support.redis import RedisServer, free_port
 
 
@@ -115,8 +116,9 @@ def _emit_until_received(
 
 @pytest.mark.parametrize("sharded", [False, True], ids=["classic", "sharded"])
 def test_redis_restart_mid_traffic(
-    private_redis: RedisServer, sync_servers: Any, sharded: bool
+    private_redis: RedisServer, sync_servers: Any, sharded: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="sio_redis")
     _, a = sync_servers(private_redis.url, sharded=sharded)
     _, b = sync_servers(private_redis.url, sharded=sharded)
     before = _received(b, "before")
@@ -132,6 +134,7 @@ def test_redis_restart_mid_traffic(
     assert _emit_until_received(a, after, "after", within=5) < 5
     until(lambda: a.healthy and b.healthy, 5, "both healthy again")
     assert a.server_count() == 2
+    assert_state_changes_logged(caplog, b.uid)
 
 
 def test_redis_down_at_start_joins_later(sync_servers: Any, key: str) -> None:
