@@ -1,0 +1,1 @@
+"""Runnable examples (``python -m examples.emit_script``, ``celery -A examples.celery_app``)."""
