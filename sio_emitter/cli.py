@@ -30,14 +30,13 @@ import re
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
-from urllib.parse import unquote, urlsplit
 
 import redis
 import redis.exceptions
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ._connect import make_sync_client, redact_url
+from ._connect import make_sync_client, redact_url, url_secrets
 from ._operator import Publish, Target, normalize_namespace
 
 __all__ = ["main"]
@@ -89,7 +88,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--url",
         help=f"Redis URL (default: ${URL_ENV}, else {DEFAULT_URL}); "
-        "redis://, rediss://, unix://, redis+cluster://host:port,host:port",
+        "redis://, rediss://, unix://, redis+cluster://host:port,host:port, "
+        "redis+sentinel://host:port,host:port/db/service",
     )
     parser.add_argument("--key", default="socket.io", help="adapter key (default: socket.io)")
     parser.add_argument("--nsp", default="/", help="namespace (default: /)")
@@ -223,19 +223,9 @@ def _publish(command: str, ns: argparse.Namespace) -> Publish:
     return target.emit_publish(ns.event, args)
 
 
-def _secrets(url: str) -> list[str]:
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        return []
-    if not password:
-        return []
-    return [s for s in {password, unquote(password)} if s]
-
-
 def _one_line(message: str, url: str | None) -> str:
-    # Error texts of libraries may quote the URL; make sure the password never shows.
-    for secret in _secrets(url or ""):
+    # Error texts of libraries may quote the URL; make sure no password ever shows.
+    for secret in url_secrets(url or ""):
         message = message.replace(secret, "***")
     return " ".join(message.split())
 
@@ -247,6 +237,7 @@ def _send(url: str, publish: Publish) -> int:
     }
     if "+cluster://" not in url.lower():
         # The default policy retries with backoff: too slow for a one-shot command.
+        # (A redis+sentinel:// URL's Sentinels are asked with the same policy.)
         options["retry"] = Retry(NoBackoff(), 0)
     client = make_sync_client(url, **options)
     try:

@@ -3,6 +3,10 @@
 Plain subprocess code (no pytest here) so it can also be used from scripts and
 benchmarks.  Every server listens on 127.0.0.1 on a free port (never 6379), keeps
 no data on disk and logs to a file in its own temporary directory.
+
+A server may require a password (``requirepass``), an ACL user, and/or TLS (then it
+listens *only* with TLS on its port); :class:`RedisSentinel` runs ``redis-server
+--sentinel`` monitoring one of them.
 """
 
 from __future__ import annotations
@@ -12,19 +16,25 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any, BinaryIO
+from urllib.parse import quote
 
 __all__ = [
     "RedisCluster",
     "RedisError",
+    "RedisSentinel",
     "RedisServer",
+    "TlsFiles",
     "free_port",
     "redis_cli_binary",
     "redis_server_binary",
@@ -93,36 +103,91 @@ def free_port(*, with_bus: bool = False) -> int:
     raise RedisError("could not find a free port")
 
 
-def _command(port: int, *args: str, timeout: float = 2.0) -> bytes:
-    """Send one inline-free RESP command and return the raw reply (best effort)."""
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files of a test CA and a server certificate it signed (see ``tests.support.tls``).
+
+    The server certificate must be valid for ``127.0.0.1``; ``client_cert``/``client_key``
+    are only needed for mutual TLS."""
+
+    ca: Path
+    cert: Path
+    key: Path
+    client_cert: Path | None = None
+    client_key: Path | None = None
+
+    def client_context(self) -> ssl.SSLContext:
+        """An SSL context that trusts the CA (and presents the client cert, if any)."""
+        ctx = ssl.create_default_context(cafile=str(self.ca))
+        if self.client_cert is not None and self.client_key is not None:
+            ctx.load_cert_chain(str(self.client_cert), str(self.client_key))
+        return ctx
+
+
+def _encode(args: Sequence[str]) -> bytes:
     payload = f"*{len(args)}\r\n".encode()
     for a in args:
         b = a.encode()
         payload += b"$" + str(len(b)).encode() + b"\r\n" + b + b"\r\n"
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(payload)
-        chunks: list[bytes] = []
-        data = s.recv(65536)
-        chunks.append(data)
-        # Bulk replies: read until the announced length is in.
-        if data.startswith(b"$"):
-            header, _, _rest = data.partition(b"\r\n")
-            want = len(header) + 2 + int(header[1:]) + 2
-            got = len(data)
-            while got < want:
-                more = s.recv(65536)
-                if not more:
-                    break
-                chunks.append(more)
-                got += len(more)
-        return b"".join(chunks)
+    return payload
 
 
-def _ping(port: int) -> bool:
+def _read_reply(f: BinaryIO) -> bytes:
+    """One complete RESP2 reply, raw (nested arrays included)."""
+    line = f.readline()
+    if not line.endswith(b"\r\n"):
+        raise ConnectionError("connection closed before a full reply")
+    kind, body = line[:1], line[1:-2]
+    if kind == b"$":
+        n = int(body)
+        return line if n < 0 else line + f.read(n + 2)
+    if kind == b"*":
+        parts = [line]
+        for _ in range(max(int(body), 0)):
+            parts.append(_read_reply(f))
+        return b"".join(parts)
+    return line
+
+
+def _command(
+    port: int,
+    *args: str,
+    timeout: float = 2.0,
+    password: str | None = None,
+    username: str | None = None,
+    tls: TlsFiles | None = None,
+) -> bytes:
+    """Send one command (after ``AUTH`` when a password is given, over TLS when ``tls``)
+    and return its complete raw RESP reply (best effort)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
+        s: socket.socket = raw
+        if tls is not None:
+            s = tls.client_context().wrap_socket(raw, server_hostname="127.0.0.1")
+        with s, s.makefile("rb") as f:
+            if password is not None:
+                auth = ["AUTH", password] if username is None else ["AUTH", username, password]
+                s.sendall(_encode(auth))
+                reply = _read_reply(f)
+                if not reply.startswith(b"+OK"):
+                    # Never echo the password; the reply is Redis's own text.
+                    text = reply.decode(errors="replace").strip()
+                    raise RedisError(f"AUTH on port {port} failed: {text}")
+            s.sendall(_encode(args))
+            return _read_reply(f)
+
+
+def _ping(
+    port: int,
+    *,
+    password: str | None = None,
+    username: str | None = None,
+    tls: TlsFiles | None = None,
+) -> bool:
     try:
-        return _command(port, "PING", timeout=0.5).startswith(b"+PONG")
-    except OSError:
+        reply = _command(port, "PING", timeout=0.5, password=password, username=username, tls=tls)
+    except (OSError, ValueError):
         return False
+    return reply.startswith(b"+PONG")
 
 
 def _wait_for(
@@ -155,7 +220,17 @@ def _set_pdeathsig() -> None:  # pragma: no cover - runs in the child
 
 
 class RedisServer:
-    """One ``redis-server`` child process on 127.0.0.1:port."""
+    """One ``redis-server`` child process on 127.0.0.1:port.
+
+    ``password`` alone sets ``requirepass`` (the ``default`` user's password). With
+    ``username`` too, an ACL user ``username`` with every permission is created and the
+    ``default`` user is switched off, so every client must authenticate as that user.
+    ``tls`` (a :class:`TlsFiles`) makes the server listen with TLS only (``--port 0
+    --tls-port port``), without asking clients for certificates unless
+    ``tls_auth_clients`` says so (``"yes"``/``"optional"``). The test bed's own PINGs and
+    :meth:`command` authenticate and use TLS accordingly; :attr:`url` carries the
+    credentials and, for TLS, ``rediss://`` and ``ssl_ca_certs``.
+    """
 
     def __init__(
         self,
@@ -165,10 +240,22 @@ class RedisServer:
         binary: str | None = None,
         directory: str | os.PathLike[str] | None = None,
         name: str = "redis",
+        password: str | None = None,
+        username: str | None = None,
+        tls: TlsFiles | None = None,
+        tls_auth_clients: str = "no",
     ) -> None:
         self._port = port if port is not None else free_port()
         if self._port in _FORBIDDEN_PORTS:
             raise ValueError("refusing to run a test Redis on port 6379")
+        if username is not None and password is None:
+            raise ValueError("an ACL user needs a password")
+        if tls_auth_clients not in ("no", "yes", "optional"):
+            raise ValueError("tls_auth_clients must be 'no', 'yes' or 'optional'")
+        self.password = password
+        self.username = username
+        self.tls = tls
+        self.tls_auth_clients = tls_auth_clients
         self.extra_args = list(extra_args)
         self.binary = binary
         self.name = name
@@ -191,7 +278,17 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self._port}/0"
+        """``redis://127.0.0.1:<port>/0``; with the credentials as userinfo when there are
+        some, and ``rediss://...?ssl_ca_certs=<ca>`` for a TLS server."""
+        scheme = "rediss" if self.tls is not None else "redis"
+        userinfo = ""
+        if self.password is not None:
+            user = quote(self.username or "", safe="")
+            userinfo = f"{user}:{quote(self.password, safe='')}@"
+        query = ""
+        if self.tls is not None:
+            query = f"?ssl_ca_certs={quote(str(self.tls.ca), safe='/')}"
+        return f"{scheme}://{userinfo}127.0.0.1:{self._port}/0{query}"
 
     @property
     def pid(self) -> int | None:
@@ -213,7 +310,50 @@ class RedisServer:
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
-        return f"<RedisServer {self.name} port={self._port} pid={self.pid} {state}>"
+        extras = "".join(
+            f" {flag}"
+            for flag, on in (
+                ("tls", self.tls is not None),
+                (f"user={self.username}", self.username is not None),
+                ("auth", self.password is not None and self.username is None),
+            )
+            if on
+        )
+        name = type(self).__name__
+        return f"<{name} {self.name} port={self._port} pid={self.pid} {state}{extras}>"
+
+    def _auth(self) -> dict[str, Any]:
+        return {"password": self.password, "username": self.username, "tls": self.tls}
+
+    def _argv(self, binary: str) -> list[str]:
+        if self.tls is None:
+            listen = ["--port", str(self._port)]
+        else:
+            listen = [
+                "--port", "0",
+                "--tls-port", str(self._port),
+                "--tls-cert-file", str(self.tls.cert),
+                "--tls-key-file", str(self.tls.key),
+                "--tls-ca-cert-file", str(self.tls.ca),
+                "--tls-auth-clients", self.tls_auth_clients,
+            ]  # fmt: skip
+        auth: list[str] = []
+        if self.username is not None and self.password is not None:
+            auth = ["--user", self.username, "on", f">{self.password}", "~*", "&*", "+@all"]
+            auth += ["--user", "default", "off"]
+        elif self.password is not None:
+            auth = ["--requirepass", self.password]
+        return [
+            binary,
+            *listen,
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "no",
+            "--protected-mode", "no",
+            "--dir", str(self.directory),
+            *auth,
+            *self.extra_args,
+        ]  # fmt: skip
 
     # -- lifecycle ----------------------------------------------------------
     def start(self) -> RedisServer:
@@ -222,18 +362,9 @@ class RedisServer:
         binary = self.binary or redis_server_binary()
         if binary is None:
             raise RedisError("redis-server not found on PATH")
-        argv = [
-            binary,
-            "--port", str(self._port),
-            "--bind", "127.0.0.1",
-            "--save", "",
-            "--appendonly", "no",
-            "--protected-mode", "no",
-            "--dir", str(self.directory),
-            *self.extra_args,
-        ]  # fmt: skip
+        argv = self._argv(binary)
         with open(self.log_path, "ab") as log:
-            log.write(f"--- {' '.join(argv)}\n".encode())
+            log.write(f"--- {' '.join(self._shown(argv))}\n".encode())
             log.flush()
             main = threading.current_thread() is threading.main_thread()
             self._proc = subprocess.Popen(
@@ -255,7 +386,7 @@ class RedisServer:
                     f"redis-server on port {self._port} exited with {proc.returncode}"
                     f"\n--- log tail ---\n{self.log_tail()}"
                 )
-            return _ping(self._port)
+            return _ping(self._port, **self._auth())
 
         try:
             _wait_for(
@@ -319,11 +450,18 @@ class RedisServer:
 
     # -- helpers ------------------------------------------------------------
     def ping(self) -> bool:
-        return _ping(self._port)
+        return _ping(self._port, **self._auth())
 
     def command(self, *args: str, timeout: float = 2.0) -> bytes:
-        """Raw RESP reply of one command (small helper for the test bed itself)."""
-        return _command(self._port, *args, timeout=timeout)
+        """Raw RESP reply of one command (small helper for the test bed itself); it
+        authenticates first and uses TLS when the server was started that way."""
+        return _command(self._port, *args, timeout=timeout, **self._auth())
+
+    def _shown(self, argv: Sequence[str]) -> list[str]:
+        # The start line goes to the log: keep the password out of it.
+        if self.password is None:
+            return list(argv)
+        return [a.replace(self.password, "***") for a in argv]
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -331,6 +469,89 @@ class RedisServer:
         except OSError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
+
+
+class RedisSentinel(RedisServer):
+    """``redis-server sentinel.conf --sentinel`` monitoring ``master`` as ``service``.
+
+    The sentinel itself needs no password and speaks plain TCP; it authenticates to the
+    monitored servers with ``master``'s credentials (``sentinel auth-user/auth-pass``).
+    Low ``down_after_ms``/``failover_timeout_ms`` make a failover take seconds. The
+    sentinel rewrites its ``sentinel.conf`` (in :attr:`directory`) as it learns.
+    """
+
+    def __init__(
+        self,
+        master: RedisServer,
+        *,
+        service: str = "mymaster",
+        quorum: int = 1,
+        down_after_ms: int = 1000,
+        failover_timeout_ms: int = 3000,
+        port: int | None = None,
+        name: str = "sentinel",
+        binary: str | None = None,
+    ) -> None:
+        super().__init__(port, name=name, binary=binary)
+        self.master = master
+        self.service = service
+        self.quorum = quorum
+        self.down_after_ms = down_after_ms
+        self.failover_timeout_ms = failover_timeout_ms
+
+    @property
+    def config_path(self) -> Path:
+        return self.directory / "sentinel.conf"
+
+    @property
+    def url(self) -> str:
+        """``redis+sentinel://[user:password@]127.0.0.1:<port>/0/<service>``, with the
+        monitored servers' credentials (the sentinel itself has none)."""
+        userinfo = ""
+        if self.master.password is not None:
+            user = quote(self.master.username or "", safe="")
+            userinfo = f"{user}:{quote(self.master.password, safe='')}@"
+        return f"redis+sentinel://{userinfo}127.0.0.1:{self._port}/0/{self.service}"
+
+    def _argv(self, binary: str) -> list[str]:
+        if not self.config_path.exists():  # a restart keeps what the sentinel learnt
+            lines = [
+                f"port {self._port}",
+                "bind 127.0.0.1",
+                "protected-mode no",
+                f"dir {self.directory}",
+                f"sentinel monitor {self.service} 127.0.0.1 {self.master.port} {self.quorum}",
+                f"sentinel down-after-milliseconds {self.service} {self.down_after_ms}",
+                f"sentinel failover-timeout {self.service} {self.failover_timeout_ms}",
+                f"sentinel parallel-syncs {self.service} 1",
+            ]
+            if self.master.password is not None:
+                lines.append(f"sentinel auth-pass {self.service} {self.master.password}")
+            if self.master.username is not None:
+                lines.append(f"sentinel auth-user {self.service} {self.master.username}")
+            self.config_path.write_text("\n".join(lines) + "\n")
+        return [binary, str(self.config_path), "--sentinel"]
+
+    def _auth(self) -> dict[str, Any]:
+        return {"password": None, "username": None, "tls": None}
+
+    def _shown(self, argv: Sequence[str]) -> list[str]:
+        return list(argv)
+
+    def master_address(self) -> tuple[str, int] | None:
+        """What this sentinel currently reports as the master of :attr:`service`."""
+        raw = self.command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service)
+        lines = raw.split(b"\r\n")
+        if not raw.startswith(b"*2"):
+            return None
+        return lines[2].decode(), int(lines[4])
+
+    def replica_count(self) -> int:
+        """How many replicas of :attr:`service` this sentinel knows (``num-slaves``)."""
+        raw = self.command("SENTINEL", "MASTER", self.service)
+        items = [x for x in raw.split(b"\r\n") if x and x[:1] not in b"*$"]
+        fields = dict(zip(items[0::2], items[1::2], strict=False))
+        return int(fields.get(b"num-slaves", b"0"))
 
 
 class RedisCluster:
