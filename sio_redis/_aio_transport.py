@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import redis.asyncio.cluster
+import redis.exceptions
 
 from sio_emitter._chain import UNAVAILABLE as _UNAVAILABLE
 from sio_emitter._chain import RedisUnavailableError
@@ -104,6 +106,7 @@ class AsyncRedisTransport:
         self._confirm: dict[str, asyncio.Future[None]] = {}
         self.connected = False
         self._closed = False
+        self._refused_at = -60.0
 
     async def publish(self, publish: Publish) -> None:
         await publish_with(self.client, publish)
@@ -164,6 +167,12 @@ class AsyncRedisTransport:
                 message = await pubsub.get_message(timeout=None)
             except asyncio.CancelledError:
                 raise
+            except redis.exceptions.ResponseError as exc:
+                # e.g. NOPERM: the ACL user may not subscribe. A configuration problem,
+                # not an outage: say so (at most once a minute) and carry on reading.
+                self._refused(exc)
+                await asyncio.sleep(MAX_BACKOFF)
+                continue
             except _UNAVAILABLE as exc:
                 if self._closed:
                     return
@@ -212,6 +221,23 @@ class AsyncRedisTransport:
                 fut = self._confirm.pop(_text(message["channel"]), None)
                 if fut is not None and not fut.done():
                     fut.set_result(None)
+
+    def _refused(self, exc: Exception) -> None:
+        # Whoever waits for a confirmation will not get one: fail them now, as an outage
+        # (the manager then retries in the background) rather than after a timeout.
+        for fut in self._confirm.values():
+            if not fut.done():
+                fut.set_exception(RedisUnavailableError(f"Redis refused to subscribe: {exc}"))
+        self._confirm.clear()
+        now = time.monotonic()
+        if now - self._refused_at >= 60.0:
+            self._refused_at = now
+            logger.error(
+                "Redis refused a subscription command (%s): check the ACL user's channel "
+                "permissions",
+                exc,
+                extra=self.log_extra,
+            )
 
     async def close(self) -> None:
         self._closed = True

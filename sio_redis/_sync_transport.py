@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import redis.cluster
+import redis.exceptions
 
 from sio_emitter._chain import UNAVAILABLE as _UNAVAILABLE
 from sio_emitter._chain import RedisUnavailableError
@@ -79,6 +81,8 @@ class RedisTransport:
         self._reader_done: Any = None
         self.connected = False
         self._closed = False
+        self._refused_at = -60.0
+        self._refusal: Exception | None = None
 
     def publish(self, publish: Publish) -> None:
         publish_with(self.client, publish)
@@ -117,9 +121,13 @@ class RedisTransport:
                 pubsub.ssubscribe(channel)
         deadline = self._rt.time() + timeout
         for name, event in waits:
-            if not self._rt.wait(event, max(deadline - self._rt.time(), 0.0)):
-                if self._closed:
-                    return
+            confirmed = self._rt.wait(event, max(deadline - self._rt.time(), 0.0))
+            if self._closed:
+                return
+            refusal, self._refusal = self._refusal, None
+            if refusal is not None:
+                raise RedisUnavailableError(f"Redis refused to subscribe: {refusal}")
+            if not confirmed:
                 raise TimeoutError(f"Redis did not confirm the subscription to {name!r}")
 
     def unsubscribe(self, subs: Subscriptions) -> None:
@@ -147,6 +155,12 @@ class RedisTransport:
                     continue
                 try:
                     message = pubsub.get_message(timeout=_READ_TIMEOUT)
+                except redis.exceptions.ResponseError as exc:
+                    # e.g. NOPERM: the ACL user may not subscribe. A configuration problem,
+                    # not an outage: say so (at most once a minute) and carry on reading.
+                    self._refused(exc)
+                    self._rt.sleep(MAX_BACKOFF)
+                    continue
                 except _UNAVAILABLE as exc:
                     if self._closed:
                         return
@@ -192,6 +206,23 @@ class RedisTransport:
                         event.set()
         finally:
             done.set()
+
+    def _refused(self, exc: Exception) -> None:
+        # Whoever waits for a confirmation will not get one: wake them with the refusal.
+        if self._confirm:
+            self._refusal = exc
+        for event in self._confirm.values():
+            event.set()
+        self._confirm.clear()
+        now = time.monotonic()
+        if now - self._refused_at >= 60.0:
+            self._refused_at = now
+            logger.error(
+                "Redis refused a subscription command (%s): check the ACL user's channel "
+                "permissions",
+                exc,
+                extra=self.log_extra,
+            )
 
     def close(self) -> None:
         with self._lock:

@@ -150,7 +150,7 @@ class AsyncRedisManager(ManagerBase, socketio.AsyncManager):  # type: ignore[mis
                     # The server still serves its own clients; it joins once Redis is up.
                     self._log().warning(
                         "Redis unavailable at start (%s): joining the cluster in the background",
-                        exc,
+                        str(exc) or type(exc).__name__,
                         extra=self._log_extra(),
                     )
                     self._spawn(self._join_when_redis_is_up)

@@ -151,7 +151,7 @@ class RedisManager(ManagerBase, socketio.Manager):  # type: ignore[misc]
                     # The server still serves its own clients; it joins once Redis is up.
                     self._log().warning(
                         "Redis unavailable at start (%s): joining the cluster in the background",
-                        exc,
+                        str(exc) or type(exc).__name__,
                         extra=self._log_extra(),
                     )
                     self._spawn(self._join_when_redis_is_up)

@@ -686,3 +686,50 @@ def test_cli_reaches_redis_over_tls_acl_and_sentinel(
         assert sio_emit(["--url", url, "--key", key, "-v", "ev", "1"]) == 0, url
         out, err = capsys.readouterr()
         assert err == "" and out.startswith("PUBLISH "), (url, out, err)
+
+
+@pytest.mark.parametrize("flavour", ["async", "sync"])
+async def test_refused_subscription_is_one_clear_error(
+    acl_redis: RedisServer, key: str, caplog: pytest.LogCaptureFixture, flavour: str
+) -> None:
+    """An ACL user that may publish but not subscribe: the manager says so at error level,
+    once, without tracebacks or listener restarts; the server itself keeps working."""
+    import asyncio
+    import logging
+
+    import socketio
+
+    from sio_redis import RedisManager
+
+    caplog.set_level(logging.INFO, logger="sio_redis")
+    user, password = f"pub-only-{flavour}", f"pw-{secrets.token_hex(6)}"
+    acl_redis.command(
+        "ACL", "SETUSER", user, "on", f">{password}", "resetchannels", "&nothing-here", "+@all"
+    )
+    url = f"redis://{user}:{password}@127.0.0.1:{acl_redis.port}/0"
+    if flavour == "async":
+        amgr = AsyncRedisManager(url, key=key)
+        socketio.AsyncServer(client_manager=amgr)
+        await amgr.start()
+        await asyncio.sleep(1.0)  # a refused subscription produces no event to wait on
+        mgr: Any = amgr
+    else:
+        def build() -> Any:
+            smgr = RedisManager(url, key=key)
+            socketio.Server(client_manager=smgr, async_mode="threading")
+            return smgr
+
+        mgr = await asyncio.to_thread(build)
+        await asyncio.sleep(1.0)
+    try:
+        refused = [r for r in caplog.records if "refused a subscription" in r.getMessage()]
+        assert len(refused) == 1 and refused[0].levelno == logging.ERROR
+        assert password not in refused[0].getMessage()
+        assert mgr.listener_restarts == 0
+        assert not [r for r in caplog.records if r.exc_info]
+        assert not mgr.healthy
+    finally:
+        if flavour == "async":
+            await mgr.close()
+        else:
+            await asyncio.to_thread(mgr.close)
