@@ -299,6 +299,13 @@ class ManagerBase:
     def _ready(self, nsp: str) -> Any:
         raise NotImplementedError
 
+    def _check_requests_allowed(self) -> None:
+        if self.write_only:
+            raise RuntimeError(
+                "write_only=True: this manager only publishes; cluster requests (fetch_sockets, "
+                "all_rooms, acks) need a manager that subscribes"
+            )
+
     def _timeout(self, selection: Selection) -> float:
         ms = selection.flags.get("timeout")
         return self.requests_timeout if ms is None else float(ms) / 1000

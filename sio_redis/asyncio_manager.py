@@ -481,6 +481,9 @@ class AsyncRedisManager(ManagerBase, socketio.AsyncManager):  # type: ignore[mis
         await self._send(SocketsLeave(self.uid, namespace, BroadcastOptions((name,)), (name,)))
 
     async def _send(self, msg: Message) -> None:
+        if self._closed:
+            self._log().debug("closed: %s not published", type(msg).__name__)
+            return
         await self._ready(msg.nsp)
         await self.transport.publish(self.core.publish(msg))
 
@@ -499,6 +502,7 @@ class AsyncRedisManager(ManagerBase, socketio.AsyncManager):  # type: ignore[mis
         rooms = set(all_rooms(self.rooms, nsp))
         if self.sharded:
             return rooms  # Node's sharded adapter has no cluster-wide allRooms either
+        self._check_requests_allowed()
         expected = await self.server_count(nsp) - 1
         if expected > 0:
             pending = await self._request(
@@ -526,6 +530,7 @@ class AsyncRedisManager(ManagerBase, socketio.AsyncManager):  # type: ignore[mis
         if some do not answer in time."""
         if not isinstance(event, str):
             raise TypeError("event must be a str")
+        self._check_requests_allowed()
         nsp = normalize_namespace(namespace)
         expected = await self.server_count(nsp) - 1
         if expected <= 0:
@@ -588,6 +593,8 @@ class AsyncRedisManager(ManagerBase, socketio.AsyncManager):  # type: ignore[mis
         opts = selection.opts
         # Encode first: an unencodable argument fails before anything is delivered.
         publish = self.core.broadcast(nsp, Packet(data, nsp), opts)
+        if self._closed:
+            publish = None  # a closed manager serves its own clients only
         if publish is not None:
             await self._ready(nsp)
         await self._deliver_local(nsp, data, opts)
@@ -613,6 +620,8 @@ class AsyncRedisManager(ManagerBase, socketio.AsyncManager):  # type: ignore[mis
     ) -> list[Any]:
         if check_reserved:
             check_event(event)
+        if not selection.flags.get("local"):
+            self._check_requests_allowed()
         nsp = selection.nsp
         timeout = self._timeout(selection)
         selection = selection.flag("timeout", round(timeout * 1000))
@@ -661,6 +670,8 @@ class AsyncRedisManager(ManagerBase, socketio.AsyncManager):  # type: ignore[mis
         return acks + remote
 
     async def _op_fetch_sockets(self, selection: Selection) -> list[RemoteSocket]:
+        if not selection.flags.get("local"):
+            self._check_requests_allowed()
         nsp = selection.nsp
         opts = selection.opts
         entries = await self._local_entries(nsp, opts)

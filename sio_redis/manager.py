@@ -482,6 +482,9 @@ class RedisManager(ManagerBase, socketio.Manager):  # type: ignore[misc]
         self._send(SocketsLeave(self.uid, namespace, BroadcastOptions((name,)), (name,)))
 
     def _send(self, msg: Message) -> None:
+        if self._closed:
+            self._log().debug("closed: %s not published", type(msg).__name__)
+            return
         self._ready(msg.nsp)
         self.transport.publish(self.core.publish(msg))
 
@@ -500,6 +503,7 @@ class RedisManager(ManagerBase, socketio.Manager):  # type: ignore[misc]
         rooms = set(all_rooms(self.rooms, nsp))
         if self.sharded:
             return rooms  # Node's sharded adapter has no cluster-wide allRooms either
+        self._check_requests_allowed()
         expected = self.server_count(nsp) - 1
         if expected > 0:
             pending = self._request(
@@ -527,6 +531,7 @@ class RedisManager(ManagerBase, socketio.Manager):  # type: ignore[misc]
         if some do not answer in time."""
         if not isinstance(event, str):
             raise TypeError("event must be a str")
+        self._check_requests_allowed()
         nsp = normalize_namespace(namespace)
         expected = self.server_count(nsp) - 1
         if expected <= 0:
@@ -589,6 +594,8 @@ class RedisManager(ManagerBase, socketio.Manager):  # type: ignore[misc]
         opts = selection.opts
         # Encode first: an unencodable argument fails before anything is delivered.
         publish = self.core.broadcast(nsp, Packet(data, nsp), opts)
+        if self._closed:
+            publish = None  # a closed manager serves its own clients only
         if publish is not None:
             self._ready(nsp)
         self._deliver_local(nsp, data, opts)
@@ -614,6 +621,8 @@ class RedisManager(ManagerBase, socketio.Manager):  # type: ignore[misc]
     ) -> list[Any]:
         if check_reserved:
             check_event(event)
+        if not selection.flags.get("local"):
+            self._check_requests_allowed()
         nsp = selection.nsp
         timeout = self._timeout(selection)
         selection = selection.flag("timeout", round(timeout * 1000))
@@ -662,6 +671,8 @@ class RedisManager(ManagerBase, socketio.Manager):  # type: ignore[misc]
         return acks + remote
 
     def _op_fetch_sockets(self, selection: Selection) -> list[RemoteSocket]:
+        if not selection.flags.get("local"):
+            self._check_requests_allowed()
         nsp = selection.nsp
         opts = selection.opts
         entries = self._local_entries(nsp, opts)

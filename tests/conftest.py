@@ -232,3 +232,31 @@ async def py_peer(request: pytest.FixtureRequest, redis_url: str, key: str) -> A
     yield start
     for peer in reversed(started):
         await peer.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def sync_peer(request: pytest.FixtureRequest, redis_url: str, key: str) -> AsyncIterator[Any]:
+    """Factory: a sync ``socketio.Server`` with a ``RedisManager`` in its own process
+    (``tests/support/sync_harness.py``), driven like a Node peer:
+    ``peer = await sync_peer({"asyncMode": "gevent", "flask": True}, name="s1")``
+    (``asyncMode`` defaults to ``"threading"``; ``redisUrl`` and ``key`` to the test's)."""
+
+    from tests.support.node import NodePeer
+
+    peers = request.node.stash.setdefault(PEERS_KEY, [])
+    started: list[Any] = []
+
+    async def start(config: Mapping[str, Any] | None = None, *, name: str | None = None) -> Any:
+        cfg = {"redisUrl": redis_url, "key": key, "asyncMode": "threading", **(config or {})}
+        peer = await NodePeer.start(
+            cfg,
+            name=name or f"syncproc{len(started)}",
+            argv=[sys.executable, "-m", "tests.support.sync_harness"],
+        )
+        started.append(peer)
+        peers.append(peer)
+        return peer
+
+    yield start
+    for peer in reversed(started):
+        await peer.close()
