@@ -66,3 +66,35 @@ def test_sync_subscription_survives_silence(
     finally:
         a.close()
         b.close()
+
+
+def _connections_named(redis_url: str, name: str) -> int:
+    import redis as redis_py
+
+    admin = redis_py.Redis.from_url(redis_url)
+    try:
+        return sum(1 for c in admin.client_list() if c.get("name") == name)
+    finally:
+        admin.close()
+
+
+async def test_close_leaves_no_connection_behind(redis_url: str, key: str) -> None:
+    """Both managers, after real traffic: every Redis connection they opened is closed."""
+    name = f"sio-{key}"
+    options: dict[str, Any] = {"client_name": name}
+    amgr = AsyncRedisManager(redis_url, key=key, redis_options=options)
+    socketio.AsyncServer(client_manager=amgr)
+    await amgr.start()
+    smgr = await asyncio.to_thread(RedisManager, redis_url, key=key, redis_options=options)
+    await asyncio.to_thread(socketio.Server, client_manager=smgr, async_mode="threading")
+    smgr.on_server_side_emit("q", handler=lambda: "s")
+    amgr.on_server_side_emit("q", handler=lambda: "a")
+    assert await amgr.server_side_emit_with_ack("q") == ["s"]
+    assert await asyncio.to_thread(smgr.server_side_emit_with_ack, "q") == ["a"]
+    assert _connections_named(redis_url, name) >= 4  # a command and a pub/sub link each
+    await amgr.close()
+    await asyncio.to_thread(smgr.close)
+    deadline = time.monotonic() + 5
+    while _connections_named(redis_url, name):
+        assert time.monotonic() < deadline, "connections left open after close()"
+        await asyncio.sleep(0.05)
