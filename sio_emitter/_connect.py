@@ -209,9 +209,17 @@ class _AsyncSentinelMaster(redis.asyncio.Redis):
             await sentinel.aclose()
 
 
+#: Connections of a manager's pool (``blocking_pool=True``): a burst of concurrent cluster
+#: calls waits up to ``POOL_TIMEOUT`` s for a free one instead of failing with "Too many
+#: connections" (redis-py's default pool refuses the 101st).
+POOL_SIZE = 50
+POOL_TIMEOUT = 10.0
+
+
 def make_sync_client(url: str, **options: Any) -> redis.Redis | redis.cluster.RedisCluster:
     """A redis-py client for ``url`` (see the module docstring for the forms)."""
     scheme = _scheme(url)
+    blocking = bool(options.pop("blocking_pool", False))
     if scheme in _CLUSTER:
         seeds, auth = _cluster_seeds(url)
         nodes = [redis.cluster.ClusterNode(host, port) for host, port in seeds]  # type: ignore[no-untyped-call]
@@ -223,6 +231,10 @@ def make_sync_client(url: str, **options: Any) -> redis.Redis | redis.cluster.Re
             spec.service, redis_class=_SyncSentinelMaster, **spec.connection
         )
         return client
+    if blocking:
+        options.setdefault("max_connections", POOL_SIZE)
+        options.setdefault("timeout", POOL_TIMEOUT)
+        return redis.Redis.from_pool(redis.BlockingConnectionPool.from_url(url, **options))
     return redis.Redis.from_url(url, **options)
 
 
@@ -231,6 +243,7 @@ def make_async_client(
 ) -> redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster:
     """The ``redis.asyncio`` twin of :func:`make_sync_client`."""
     scheme = _scheme(url)
+    blocking = bool(options.pop("blocking_pool", False))
     if scheme in _CLUSTER:
         seeds, auth = _cluster_seeds(url)
         nodes = [redis.asyncio.cluster.ClusterNode(host, port) for host, port in seeds]
@@ -242,4 +255,9 @@ def make_async_client(
             spec.service, redis_class=_AsyncSentinelMaster, **spec.connection
         )
         return client
+    if blocking:
+        options.setdefault("max_connections", POOL_SIZE)
+        options.setdefault("timeout", POOL_TIMEOUT)
+        pool = redis.asyncio.BlockingConnectionPool.from_url(url, **options)
+        return redis.asyncio.Redis.from_pool(pool)
     return redis.asyncio.Redis.from_url(url, **options)

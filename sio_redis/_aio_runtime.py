@@ -65,6 +65,11 @@ class Runtime:
             task.add_done_callback(on_done)
         return task
 
+    async def bounded(self, timeout: float, fn: Callable[..., Any], *args: Any) -> Any:
+        """``await fn(*args)``, given up (``TimeoutError``) after ``timeout`` seconds: a
+        Redis that hangs must not hold a request past its own deadline."""
+        return await asyncio.wait_for(fn(*args), timeout)
+
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 

@@ -10,8 +10,8 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, Protocol, TypeVar
 
 import redis.asyncio.cluster
 import redis.exceptions
@@ -26,6 +26,8 @@ __all__ = ["MAX_BACKOFF", "AsyncRedisTransport", "Incoming", "Transport", "make_
 
 logger = logging.getLogger("sio_redis")
 
+T = TypeVar("T")
+
 Incoming = tuple[str, bytes, "str | None"]  # channel, payload, pattern
 
 #: Longest pause between reconnection attempts (before jitter): with Redis back, the
@@ -36,18 +38,56 @@ _CONFIRMATIONS = {"subscribe", "psubscribe", "ssubscribe"}
 _MESSAGES = {"message", "pmessage", "smessage"}
 
 
-async def publish_with(client: Any, publish: Publish) -> None:
-    """Run one ``PUBLISH``/``SPUBLISH``; an unreachable Redis raises
+async def run_command(call: Callable[[], Awaitable[T]], what: str) -> T:
+    """Run one Redis command; an unreachable Redis raises
     :class:`~sio_emitter.RedisUnavailableError` (a ``ConnectionError``), as the emitter does.
-    A cluster client routes ``SPUBLISH`` to the slot owner; ``PUBLISH`` may go to any node,
-    Redis Cluster forwards it to all."""
+
+    A connection the server closed (Redis restarted) is only found out by using it, so a
+    ``ConnectionError`` is retried once on a fresh connection; a timeout is not, since the
+    command may have run."""
     try:
-        if publish.command == "SPUBLISH":
-            await client.spublish(publish.channel, publish.payload)
-        else:
-            await client.publish(publish.channel, publish.payload)
+        try:
+            return await call()
+        except redis.exceptions.ConnectionError:
+            return await call()
     except _UNAVAILABLE as exc:
-        raise RedisUnavailableError(f"cannot publish to Redis: {exc}") from exc
+        raise RedisUnavailableError(f"cannot {what}: {exc}") from exc
+
+
+async def publish_with(client: Any, publish: Publish) -> None:
+    """Run one ``PUBLISH``/``SPUBLISH`` (see :func:`run_command`). A cluster client routes
+    ``SPUBLISH`` to the slot owner; ``PUBLISH`` may go to any node, Redis Cluster forwards
+    it to all."""
+    if publish.command == "SPUBLISH":
+        await run_command(lambda: client.spublish(publish.channel, publish.payload), "publish")
+    else:
+        await run_command(lambda: client.publish(publish.channel, publish.payload), "publish")
+
+
+def missing(wanted: Mapping[str, set[str]], pubsub: Any) -> Subscriptions:
+    """What ``wanted`` holds that redis-py's ``pubsub`` does not: subscriptions whose
+    command failed (Redis was down), which redis-py will not resubscribe by itself."""
+
+    def known(names: Any) -> set[str]:
+        return {_text(name) for name in (names or {})}
+
+    return Subscriptions(
+        tuple(wanted["channel"] - known(pubsub.channels)),
+        tuple(wanted["pattern"] - known(pubsub.patterns)),
+        tuple(wanted["shard"] - known(getattr(pubsub, "shard_channels", None))),
+    )
+
+
+def want(wanted: dict[str, set[str]], subs: Subscriptions, add: bool) -> None:
+    for kind, names in (
+        ("channel", subs.channels),
+        ("pattern", subs.patterns),
+        ("shard", subs.shard_channels),
+    ):
+        if add:
+            wanted[kind].update(names)
+        else:
+            wanted[kind].difference_update(names)
 
 
 def _text(value: Any) -> str:
@@ -89,6 +129,24 @@ def make_transport(client: Any, *, owns_client: bool, runtime: Any = None) -> Tr
     return AsyncRedisTransport(client, owns_client=owns_client)
 
 
+async def _send(pubsub: Any, subs: Subscriptions, *, subscribe: bool) -> None:
+    if subscribe:
+        if subs.patterns:
+            await pubsub.psubscribe(*subs.patterns)
+        if subs.channels:
+            await pubsub.subscribe(*subs.channels)
+        for channel in subs.shard_channels:
+            # One per call: channels of different slots cannot share an SSUBSCRIBE.
+            await pubsub.ssubscribe(channel)
+    else:
+        if subs.patterns:
+            await pubsub.punsubscribe(*subs.patterns)
+        if subs.channels:
+            await pubsub.unsubscribe(*subs.channels)
+        for channel in subs.shard_channels:
+            await pubsub.sunsubscribe(channel)
+
+
 class AsyncRedisTransport:
     """One client for commands, one pub/sub connection for every subscription."""
 
@@ -104,6 +162,12 @@ class AsyncRedisTransport:
         self.log_extra: dict[str, Any] = {}
         self._pubsub: Any = None
         self._confirm: dict[str, asyncio.Future[None]] = {}
+        # Everything subscribed or being subscribed, whatever redis-py recorded: a command
+        # that failed during an outage is sent again once the connection is back.
+        self._wanted: dict[str, set[str]] = {"channel": set(), "pattern": set(), "shard": set()}
+        # First come, first served: an unsubscribe must not overtake the subscribe it undoes
+        # (redis-py records a channel only after its SUBSCRIBE was written).
+        self._send_lock = asyncio.Lock()
         self.connected = False
         self._closed = False
         self._refused_at = -60.0
@@ -114,9 +178,9 @@ class AsyncRedisTransport:
     async def count(self, command: str, channel: str) -> int:
         """Subscribers of ``channel`` (``NUMSUB`` or ``SHARDNUMSUB``), as Node counts servers."""
         if command == "SHARDNUMSUB":
-            reply = await self.client.pubsub_shardnumsub(channel)
+            reply = await run_command(lambda: self.client.pubsub_shardnumsub(channel), "count")
         else:
-            reply = await self.client.pubsub_numsub(channel)
+            reply = await run_command(lambda: self.client.pubsub_numsub(channel), "count")
         return int(sum(int(n) for _, n in reply))
 
     def _ensure_pubsub(self) -> Any:
@@ -136,26 +200,31 @@ class AsyncRedisTransport:
                 if fut is None or fut.done():
                     fut = self._confirm[name] = loop.create_future()
                 waits.append(fut)
-        if subs.patterns:
-            await pubsub.psubscribe(*subs.patterns)
-        if subs.channels:
-            await pubsub.subscribe(*subs.channels)
-        for channel in subs.shard_channels:
-            # One per call: channels of different slots cannot share an SSUBSCRIBE.
-            await pubsub.ssubscribe(channel)
+        want(self._wanted, subs, add=True)
+        async with self._send_lock:
+            await _send(pubsub, subs, subscribe=True)
         if waits:
             await asyncio.wait_for(asyncio.gather(*waits), timeout)
 
     async def unsubscribe(self, subs: Subscriptions) -> None:
+        want(self._wanted, subs, add=False)
         pubsub = self._pubsub
         if pubsub is None:
             return
-        if subs.patterns:
-            await pubsub.punsubscribe(*subs.patterns)
-        if subs.channels:
-            await pubsub.unsubscribe(*subs.channels)
-        for channel in subs.shard_channels:
-            await pubsub.sunsubscribe(channel)
+        async with self._send_lock:
+            await _send(pubsub, subs, subscribe=False)
+
+    async def _resync(self, pubsub: Any) -> None:
+        """Send the subscriptions whose command failed while Redis was unreachable."""
+        async with self._send_lock:
+            todo = missing(self._wanted, pubsub)
+            if todo.channels or todo.patterns or todo.shard_channels:
+                logger.info(
+                    "subscribing %d channels that failed during the outage",
+                    len(todo.channels) + len(todo.patterns) + len(todo.shard_channels),
+                    extra=self.log_extra,
+                )
+                await _send(pubsub, todo, subscribe=True)
 
     async def messages(self) -> AsyncIterator[Incoming]:
         """Messages from every subscription, forever: a lost connection is retried with
@@ -173,7 +242,9 @@ class AsyncRedisTransport:
                 self._refused(exc)
                 await asyncio.sleep(MAX_BACKOFF)
                 continue
-            except _UNAVAILABLE as exc:
+            except (*_UNAVAILABLE, AttributeError) as exc:
+                # AttributeError: redis-py 8 can trip over its own half-reset connection
+                # while Redis restarts; it is the same lost connection.
                 if self._closed:
                     return
                 if self.connected:
@@ -193,7 +264,12 @@ class AsyncRedisTransport:
             except RuntimeError:
                 if self._closed:
                     return
-                # No subscription yet: redis-py has no connection to read from.
+                # No subscription yet: redis-py has no connection to read from. If the
+                # first SUBSCRIBEs failed (Redis down), send them now.
+                try:
+                    await self._resync(pubsub)
+                except _UNAVAILABLE:
+                    pass
                 await asyncio.sleep(0.05)
                 continue
             if message is None:
@@ -209,6 +285,10 @@ class AsyncRedisTransport:
                     logger.info("Redis subscription connected", extra=self.log_extra)
                 self.connected = True
                 delay, attempt = 0.0, 0
+                try:
+                    await self._resync(pubsub)
+                except _UNAVAILABLE:
+                    pass  # lost again: the next read says so
             kind = message.get("type")
             if kind in _MESSAGES:
                 pattern = message.get("pattern")

@@ -84,7 +84,8 @@ class ManagerBase:
         if logger is not None and not isinstance(logger, logging.Logger):
             raise TypeError("logger must be a logging.Logger")
         if isinstance(url, str):
-            client = make_client(url, **(redis_options or {}))
+            # Blocking pool: many concurrent requests wait for a connection, not fail.
+            client = make_client(url, **{"blocking_pool": True, **(redis_options or {})})
             owns = True
             self.url = redact_url(url)
         elif hasattr(url, "publish") and hasattr(url, "pubsub"):
@@ -151,7 +152,7 @@ class ManagerBase:
     def _bind(self, server: Any) -> None:
         self._rt.bind(server)
         self._fast = _compat.fast_delivery_available(server)
-        _compat.capture_auth(server, self._store_auth)
+        _compat.capture_auth(server, self._store_auth, self._drop_auth)
 
     def _known_namespaces(self) -> set[str]:
         # server-side listeners make a namespace, as Node's io.of(nsp).on(event) does
@@ -225,6 +226,10 @@ class ManagerBase:
 
     def _store_auth(self, eio_sid: str, nsp: str, auth: Any) -> None:
         self._connect_auth[(eio_sid, nsp)] = auth
+
+    def _drop_auth(self, eio_sid: str, nsp: str) -> None:
+        # A refused CONNECT never reaches pre_connect: forget its payload here.
+        self._connect_auth.pop((eio_sid, nsp), None)
 
     def _note_connect(self, eio_sid: str, namespace: str, sid: Any) -> bool:
         """Remember a new socket's handshake; whether its namespace is new here."""

@@ -102,6 +102,11 @@ class Runtime:
             task.handle = thread
         return task
 
+    def bounded(self, timeout: float, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)``: a blocking call cannot be abandoned midway; the client's
+        ``socket_timeout`` bounds it instead."""
+        return fn(*args)
+
     def sleep(self, seconds: float) -> None:
         server = self._server
         if server is not None:

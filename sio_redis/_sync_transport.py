@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import redis.cluster
 import redis.exceptions
@@ -21,7 +21,7 @@ from sio_emitter._chain import UNAVAILABLE as _UNAVAILABLE
 from sio_emitter._chain import RedisUnavailableError
 from sio_emitter._operator import Publish
 
-from ._aio_transport import MAX_BACKOFF, Incoming
+from ._aio_transport import MAX_BACKOFF, Incoming, missing, want
 from ._sync_runtime import Runtime
 from ._wire import Subscriptions
 
@@ -29,21 +29,48 @@ __all__ = ["MAX_BACKOFF", "RedisTransport", "make_transport", "publish_with"]
 
 logger = logging.getLogger("sio_redis")
 
+T = TypeVar("T")
+
 _CONFIRMATIONS = {"subscribe", "psubscribe", "ssubscribe"}
 _MESSAGES = {"message", "pmessage", "smessage"}
 #: How long one read waits for a message; bounds how long close() waits for the reader.
 _READ_TIMEOUT = 0.25
 
 
+def run_command(call: Callable[[], T], what: str) -> T:
+    """Sync twin of ``_aio_transport.run_command``: one retry on a closed connection."""
+    try:
+        try:
+            return call()
+        except redis.exceptions.ConnectionError:
+            return call()
+    except _UNAVAILABLE as exc:
+        raise RedisUnavailableError(f"cannot {what}: {exc}") from exc
+
+
 def publish_with(client: Any, publish: Publish) -> None:
     """Sync twin of ``_aio_transport.publish_with``."""
-    try:
-        if publish.command == "SPUBLISH":
-            client.spublish(publish.channel, publish.payload)
-        else:
-            client.publish(publish.channel, publish.payload)
-    except _UNAVAILABLE as exc:
-        raise RedisUnavailableError(f"cannot publish to Redis: {exc}") from exc
+    if publish.command == "SPUBLISH":
+        run_command(lambda: client.spublish(publish.channel, publish.payload), "publish")
+    else:
+        run_command(lambda: client.publish(publish.channel, publish.payload), "publish")
+
+
+def _send(pubsub: Any, subs: Subscriptions, *, subscribe: bool) -> None:
+    if subscribe:
+        if subs.patterns:
+            pubsub.psubscribe(*subs.patterns)
+        if subs.channels:
+            pubsub.subscribe(*subs.channels)
+        for channel in subs.shard_channels:
+            pubsub.ssubscribe(channel)
+    else:
+        if subs.patterns:
+            pubsub.punsubscribe(*subs.patterns)
+        if subs.channels:
+            pubsub.unsubscribe(*subs.channels)
+        for channel in subs.shard_channels:
+            pubsub.sunsubscribe(channel)
 
 
 def _text(value: Any) -> str:
@@ -77,6 +104,9 @@ class RedisTransport:
         self._rt = runtime
         self._pubsub: Any = None
         self._confirm: dict[str, Any] = {}
+        # See the asyncio twin: subscriptions to send again after an outage; one lock
+        # keeps subscribes and unsubscribes in order.
+        self._wanted: dict[str, set[str]] = {"channel": set(), "pattern": set(), "shard": set()}
         self._lock = runtime.lock()
         self._reader_done: Any = None
         self.connected = False
@@ -89,9 +119,9 @@ class RedisTransport:
 
     def count(self, command: str, channel: str) -> int:
         if command == "SHARDNUMSUB":
-            reply = self.client.pubsub_shardnumsub(channel)
+            reply = run_command(lambda: self.client.pubsub_shardnumsub(channel), "count")
         else:
-            reply = self.client.pubsub_numsub(channel)
+            reply = run_command(lambda: self.client.pubsub_numsub(channel), "count")
         return int(sum(int(n) for _, n in reply))
 
     def _ensure_pubsub(self) -> Any:
@@ -113,12 +143,8 @@ class RedisTransport:
                     if event is None or event.is_set():
                         event = self._confirm[name] = self._rt.event()
                     waits.append((name, event))
-            if subs.patterns:
-                pubsub.psubscribe(*subs.patterns)
-            if subs.channels:
-                pubsub.subscribe(*subs.channels)
-            for channel in subs.shard_channels:
-                pubsub.ssubscribe(channel)
+            want(self._wanted, subs, add=True)
+            _send(pubsub, subs, subscribe=True)
         deadline = self._rt.time() + timeout
         for name, event in waits:
             confirmed = self._rt.wait(event, max(deadline - self._rt.time(), 0.0))
@@ -132,15 +158,25 @@ class RedisTransport:
 
     def unsubscribe(self, subs: Subscriptions) -> None:
         with self._lock:
+            want(self._wanted, subs, add=False)
             pubsub = self._pubsub
             if pubsub is None or self._closed:
                 return
-            if subs.patterns:
-                pubsub.punsubscribe(*subs.patterns)
-            if subs.channels:
-                pubsub.unsubscribe(*subs.channels)
-            for channel in subs.shard_channels:
-                pubsub.sunsubscribe(channel)
+            _send(pubsub, subs, subscribe=False)
+
+    def _resync(self, pubsub: Any) -> None:
+        """Send the subscriptions whose command failed while Redis was unreachable."""
+        with self._lock:
+            if self._closed:
+                return
+            todo = missing(self._wanted, pubsub)
+            if todo.channels or todo.patterns or todo.shard_channels:
+                logger.info(
+                    "subscribing %d channels that failed during the outage",
+                    len(todo.channels) + len(todo.patterns) + len(todo.shard_channels),
+                    extra=self.log_extra,
+                )
+                _send(pubsub, todo, subscribe=True)
 
     def messages(self) -> Iterator[Incoming]:
         """Messages from every subscription until :meth:`close`: a lost connection is
@@ -154,6 +190,8 @@ class RedisTransport:
                     self._rt.sleep(0.05)
                     continue
                 try:
+                    if not pubsub.subscribed and any(self._wanted.values()):
+                        self._resync(pubsub)  # the first SUBSCRIBEs failed: Redis was down
                     message = pubsub.get_message(timeout=_READ_TIMEOUT)
                 except redis.exceptions.ResponseError as exc:
                     # e.g. NOPERM: the ACL user may not subscribe. A configuration problem,
@@ -161,7 +199,8 @@ class RedisTransport:
                     self._refused(exc)
                     self._rt.sleep(MAX_BACKOFF)
                     continue
-                except _UNAVAILABLE as exc:
+                except (*_UNAVAILABLE, AttributeError) as exc:
+                    # AttributeError: redis-py can trip over its own half-reset connection.
                     if self._closed:
                         return
                     if self.connected:
@@ -192,6 +231,10 @@ class RedisTransport:
                         logger.info("Redis subscription connected", extra=self.log_extra)
                     self.connected = True
                     delay, attempt = 0.0, 0
+                    try:
+                        self._resync(pubsub)
+                    except _UNAVAILABLE:
+                        pass  # lost again: the next read says so
                 kind = message.get("type")
                 if kind in _MESSAGES:
                     pattern = message.get("pattern")

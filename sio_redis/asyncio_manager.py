@@ -503,14 +503,15 @@ class AsyncRedisManager(ManagerBase, socketio.AsyncManager):  # type: ignore[mis
         if self.sharded:
             return rooms  # Node's sharded adapter has no cluster-wide allRooms either
         self._check_requests_allowed()
-        expected = await self.server_count(nsp) - 1
+        deadline = self._rt.time() + self.requests_timeout
+        expected = await self._within(deadline, self.server_count, nsp) - 1
         if expected > 0:
             pending = await self._request(
                 PendingKind.ALL_ROOMS,
                 nsp,
                 expected,
                 lambda rid: AllRooms(self.uid, nsp, rid),
-                self.requests_timeout,
+                deadline,
             )
             rooms.update(pending.items)
         return rooms
@@ -532,7 +533,8 @@ class AsyncRedisManager(ManagerBase, socketio.AsyncManager):  # type: ignore[mis
             raise TypeError("event must be a str")
         self._check_requests_allowed()
         nsp = normalize_namespace(namespace)
-        expected = await self.server_count(nsp) - 1
+        deadline = self._rt.time() + (self.requests_timeout if timeout is None else timeout)
+        expected = await self._within(deadline, self.server_count, nsp) - 1
         if expected <= 0:
             return []
         pending = await self._request(
@@ -540,7 +542,7 @@ class AsyncRedisManager(ManagerBase, socketio.AsyncManager):  # type: ignore[mis
             nsp,
             expected,
             lambda rid: ServerSideEmit(self.uid, nsp, [event, *args], rid),
-            self.requests_timeout if timeout is None else timeout,
+            deadline,
         )
         return list(pending.items)
 
@@ -552,7 +554,7 @@ class AsyncRedisManager(ManagerBase, socketio.AsyncManager):  # type: ignore[mis
         nsp: str,
         expected: int,
         build: Callable[[str], Message],
-        timeout: float,
+        deadline: float,
         event: Any = None,
         local_done: Callable[[], bool] = lambda: True,
         prepared: tuple[str, Publish] | None = None,
@@ -561,8 +563,10 @@ class AsyncRedisManager(ManagerBase, socketio.AsyncManager):  # type: ignore[mis
         request_id, publish = self.core.start_request(kind, nsp, expected, build, prepared)
         self._waiters[request_id] = event
         try:
-            await self.transport.publish(publish)
-            await self._wait(event, lambda: self._done(request_id) and local_done(), timeout)
+            await self._within(deadline, self.transport.publish, publish)
+            await self._wait(
+                event, lambda: self._done(request_id) and local_done(), deadline - self._rt.time()
+            )
             pending = self.core.pending.get(request_id)
             if pending is None:
                 raise ConnectionError("the manager was closed")
@@ -576,6 +580,15 @@ class AsyncRedisManager(ManagerBase, socketio.AsyncManager):  # type: ignore[mis
         finally:
             self._waiters.pop(request_id, None)
             self.core.finish_request(request_id)
+
+    async def _within(self, deadline: float, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)``, as a part of a request that must end by ``deadline``."""
+        try:
+            return await self._rt.bounded(max(deadline - self._rt.time(), 0.001), fn, *args)
+        except self._rt.Timeouts:
+            raise RequestTimeoutError(
+                "timeout reached: Redis did not answer in time", partial=[]
+            ) from None
 
     async def _wait(self, event: Any, done: Callable[[], bool], timeout: float) -> None:
         deadline = self._rt.time() + timeout
@@ -647,22 +660,25 @@ class AsyncRedisManager(ManagerBase, socketio.AsyncManager):  # type: ignore[mis
             )
         local_expected = len(targets)
         remote: list[Any] = []
+        deadline = self._rt.time() + timeout
         try:
             if not selection.flags.get("local"):
-                expected = await self.server_count(nsp) - 1
+                expected = await self._within(deadline, self.server_count, nsp) - 1
                 if expected > 0:
                     pending = await self._request(
                         PendingKind.BROADCAST_ACK,
                         nsp,
                         expected,
                         lambda rid: build(request_id=rid),
-                        timeout,
+                        deadline,
                         event=event_ready,
                         local_done=lambda: len(acks) >= local_expected,
                         prepared=prepared,
                     )
                     remote = pending.items
-            await self._wait(event_ready, lambda: len(acks) >= local_expected, timeout)
+            await self._wait(
+                event_ready, lambda: len(acks) >= local_expected, deadline - self._rt.time()
+            )
             if len(acks) < local_expected:
                 raise AckTimeoutError("operation has timed out", responses=acks + remote)
         except RequestTimeoutError as exc:
@@ -674,16 +690,17 @@ class AsyncRedisManager(ManagerBase, socketio.AsyncManager):  # type: ignore[mis
             self._check_requests_allowed()
         nsp = selection.nsp
         opts = selection.opts
+        deadline = self._rt.time() + self._timeout(selection)
         entries = await self._local_entries(nsp, opts)
         if not selection.flags.get("local"):
-            expected = await self.server_count(nsp) - 1
+            expected = await self._within(deadline, self.server_count, nsp) - 1
             if expected > 0:
                 pending = await self._request(
                     PendingKind.FETCH,
                     nsp,
                     expected,
                     lambda rid: FetchSockets(self.uid, nsp, opts, rid),
-                    self._timeout(selection),
+                    deadline,
                 )
                 entries.extend(pending.items)
         operator = self.of(nsp)

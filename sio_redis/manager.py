@@ -504,14 +504,15 @@ class RedisManager(ManagerBase, socketio.Manager):  # type: ignore[misc]
         if self.sharded:
             return rooms  # Node's sharded adapter has no cluster-wide allRooms either
         self._check_requests_allowed()
-        expected = self.server_count(nsp) - 1
+        deadline = self._rt.time() + self.requests_timeout
+        expected = self._within(deadline, self.server_count, nsp) - 1
         if expected > 0:
             pending = self._request(
                 PendingKind.ALL_ROOMS,
                 nsp,
                 expected,
                 lambda rid: AllRooms(self.uid, nsp, rid),
-                self.requests_timeout,
+                deadline,
             )
             rooms.update(pending.items)
         return rooms
@@ -533,7 +534,8 @@ class RedisManager(ManagerBase, socketio.Manager):  # type: ignore[misc]
             raise TypeError("event must be a str")
         self._check_requests_allowed()
         nsp = normalize_namespace(namespace)
-        expected = self.server_count(nsp) - 1
+        deadline = self._rt.time() + (self.requests_timeout if timeout is None else timeout)
+        expected = self._within(deadline, self.server_count, nsp) - 1
         if expected <= 0:
             return []
         pending = self._request(
@@ -541,7 +543,7 @@ class RedisManager(ManagerBase, socketio.Manager):  # type: ignore[misc]
             nsp,
             expected,
             lambda rid: ServerSideEmit(self.uid, nsp, [event, *args], rid),
-            self.requests_timeout if timeout is None else timeout,
+            deadline,
         )
         return list(pending.items)
 
@@ -553,7 +555,7 @@ class RedisManager(ManagerBase, socketio.Manager):  # type: ignore[misc]
         nsp: str,
         expected: int,
         build: Callable[[str], Message],
-        timeout: float,
+        deadline: float,
         event: Any = None,
         local_done: Callable[[], bool] = lambda: True,
         prepared: tuple[str, Publish] | None = None,
@@ -562,8 +564,10 @@ class RedisManager(ManagerBase, socketio.Manager):  # type: ignore[misc]
         request_id, publish = self.core.start_request(kind, nsp, expected, build, prepared)
         self._waiters[request_id] = event
         try:
-            self.transport.publish(publish)
-            self._wait(event, lambda: self._done(request_id) and local_done(), timeout)
+            self._within(deadline, self.transport.publish, publish)
+            self._wait(
+                event, lambda: self._done(request_id) and local_done(), deadline - self._rt.time()
+            )
             pending = self.core.pending.get(request_id)
             if pending is None:
                 raise ConnectionError("the manager was closed")
@@ -577,6 +581,15 @@ class RedisManager(ManagerBase, socketio.Manager):  # type: ignore[misc]
         finally:
             self._waiters.pop(request_id, None)
             self.core.finish_request(request_id)
+
+    def _within(self, deadline: float, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)``, as a part of a request that must end by ``deadline``."""
+        try:
+            return self._rt.bounded(max(deadline - self._rt.time(), 0.001), fn, *args)
+        except self._rt.Timeouts:
+            raise RequestTimeoutError(
+                "timeout reached: Redis did not answer in time", partial=[]
+            ) from None
 
     def _wait(self, event: Any, done: Callable[[], bool], timeout: float) -> None:
         deadline = self._rt.time() + timeout
@@ -648,22 +661,25 @@ class RedisManager(ManagerBase, socketio.Manager):  # type: ignore[misc]
             )
         local_expected = len(targets)
         remote: list[Any] = []
+        deadline = self._rt.time() + timeout
         try:
             if not selection.flags.get("local"):
-                expected = self.server_count(nsp) - 1
+                expected = self._within(deadline, self.server_count, nsp) - 1
                 if expected > 0:
                     pending = self._request(
                         PendingKind.BROADCAST_ACK,
                         nsp,
                         expected,
                         lambda rid: build(request_id=rid),
-                        timeout,
+                        deadline,
                         event=event_ready,
                         local_done=lambda: len(acks) >= local_expected,
                         prepared=prepared,
                     )
                     remote = pending.items
-            self._wait(event_ready, lambda: len(acks) >= local_expected, timeout)
+            self._wait(
+                event_ready, lambda: len(acks) >= local_expected, deadline - self._rt.time()
+            )
             if len(acks) < local_expected:
                 raise AckTimeoutError("operation has timed out", responses=acks + remote)
         except RequestTimeoutError as exc:
@@ -675,16 +691,17 @@ class RedisManager(ManagerBase, socketio.Manager):  # type: ignore[misc]
             self._check_requests_allowed()
         nsp = selection.nsp
         opts = selection.opts
+        deadline = self._rt.time() + self._timeout(selection)
         entries = self._local_entries(nsp, opts)
         if not selection.flags.get("local"):
-            expected = self.server_count(nsp) - 1
+            expected = self._within(deadline, self.server_count, nsp) - 1
             if expected > 0:
                 pending = self._request(
                     PendingKind.FETCH,
                     nsp,
                     expected,
                     lambda rid: FetchSockets(self.uid, nsp, opts, rid),
-                    self._timeout(selection),
+                    deadline,
                 )
                 entries.extend(pending.items)
         operator = self.of(nsp)

@@ -19,6 +19,7 @@ import msgpack
 
 __all__ = [
     "DEFAULT_MAX_PAYLOAD",
+    "MAX_DEPTH",
     "ProtocolError",
     "dumps_json",
     "has_binary",
@@ -32,6 +33,15 @@ __all__ = [
 #: Largest payload the decoders accept, in bytes. Node sets no limit; a cap keeps one
 #: hostile publisher from making every server in the cluster allocate without bound.
 DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024
+
+#: Deepest nesting of arrays and objects (maps) the decoders accept; deeper input is a
+#: :class:`ProtocolError`. Socket.IO's own envelopes use about 5 levels (the payloads
+#: captured from Node in ``tests/vectors`` reach 8 with their arguments), so this leaves
+#: application data some 95 levels, while keeping hostile input (a few bytes per level)
+#: far from the recursion limits that would otherwise stop it somewhere downstream:
+#: msgpack's C unpacker stops at 1024 levels, ``json`` at Python's recursion limit, and
+#: everything that walks decoded values afterwards (re-encoding, delivery) is recursive.
+MAX_DEPTH = 100
 
 _UTC = _dt.timezone.utc
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
@@ -147,20 +157,58 @@ def _ext_hook(code: int, data: bytes) -> Any:
     return [code, bytes(data)]
 
 
-def unpack(payload: bytes, max_size: int = DEFAULT_MAX_PAYLOAD) -> Any:
-    """Decode msgpack into plain data: dict/list/str/bytes/int/float/bool/None/datetime."""
+# msgpack type bytes that open an array or a map (fixmap, fixarray, array/map 16/32).
+_MSGPACK_CONTAINERS = bytes(range(0x80, 0xA0)) + b"\xdc\xdd\xde\xdf"
+
+
+def _too_deep(value: Any, max_depth: int) -> bool:
+    """Whether ``value`` nests arrays/objects more than ``max_depth`` levels (iterative:
+    deep input must not be able to exhaust the stack here either)."""
+    kind = type(value)
+    if kind is not list and kind is not dict:
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            return True
+        for child in node.values() if type(node) is dict else node:
+            kind = type(child)
+            if kind is list or kind is dict:
+                stack.append((child, depth + 1))
+    return False
+
+
+def _deep_fail(max_depth: int) -> NoReturn:
+    raise ProtocolError(f"nested deeper than {max_depth} levels")
+
+
+def unpack(payload: bytes, max_size: int = DEFAULT_MAX_PAYLOAD, max_depth: int = MAX_DEPTH) -> Any:
+    """Decode msgpack into plain data: dict/list/str/bytes/int/float/bool/None/datetime.
+
+    Unknown extension types become plain ``[code, bytes]`` (no hook builds objects); map
+    keys must be strings; more than ``max_depth`` levels of nesting is a ProtocolError."""
     if len(payload) > max_size:
         _fail(f"payload of {len(payload)} bytes is over the {max_size}-byte cap")
     try:
-        return msgpack.unpackb(
+        value = msgpack.unpackb(
             payload,
             raw=False,
             strict_map_key=True,
             timestamp=3,
             ext_hook=_ext_hook,
         )
+    except msgpack.StackError:  # the C unpacker's own depth limit (1024)
+        raise ProtocolError(f"nested deeper than {max_depth} levels") from None
     except Exception as exc:  # msgpack raises a zoo of types; they all mean bad input
         raise ProtocolError(f"invalid msgpack: {exc or type(exc).__name__}") from None
+    # Every level needs a container type byte: with no more such bytes than max_depth
+    # anywhere in the payload (the common case), there is nothing to walk.
+    if len(payload) - len(payload.translate(None, _MSGPACK_CONTAINERS)) > max_depth and (
+        _too_deep(value, max_depth)
+    ):
+        _deep_fail(max_depth)
+    return value
 
 
 # --- JSON ------------------------------------------------------------------------------
@@ -255,22 +303,33 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
-def loads_json(payload: bytes, max_size: int = DEFAULT_MAX_PAYLOAD) -> Any:
-    """Parse JSON as ``JSON.parse`` would (``NaN``/``Infinity`` literals are errors)."""
+def loads_json(
+    payload: bytes, max_size: int = DEFAULT_MAX_PAYLOAD, max_depth: int = MAX_DEPTH
+) -> Any:
+    """Parse JSON as ``JSON.parse`` would (``NaN``/``Infinity`` literals are errors);
+    more than ``max_depth`` levels of nesting is a ProtocolError."""
     if len(payload) > max_size:
         _fail(f"payload of {len(payload)} bytes is over the {max_size}-byte cap")
     try:
         # Node reads payloads as UTF-8; json.loads(bytes) would also guess UTF-16/32.
-        return json.loads(payload.decode("utf-8"), parse_constant=_reject_constant)
-    except Exception as exc:  # ValueError, UnicodeDecodeError, RecursionError
+        value = json.loads(payload.decode("utf-8"), parse_constant=_reject_constant)
+    except RecursionError:  # json's own limit: Python's recursion limit
+        raise ProtocolError(f"nested deeper than {max_depth} levels") from None
+    except Exception as exc:  # ValueError, UnicodeDecodeError
         raise ProtocolError(f"invalid JSON: {type(exc).__name__}") from None
+    # Every level needs a "[" or "{" byte (strings may hold more: an upper bound).
+    if payload.count(b"[") + payload.count(b"{") > max_depth and _too_deep(value, max_depth):
+        _deep_fail(max_depth)
+    return value
 
 
-def loads_any(payload: bytes, max_size: int = DEFAULT_MAX_PAYLOAD) -> Any:
+def loads_any(
+    payload: bytes, max_size: int = DEFAULT_MAX_PAYLOAD, max_depth: int = MAX_DEPTH
+) -> Any:
     """Decode the way Node's receivers do: a leading ``{`` means JSON, anything else msgpack."""
     if payload[:1] == b"{":
-        return loads_json(payload, max_size)
-    return unpack(payload, max_size)
+        return loads_json(payload, max_size, max_depth)
+    return unpack(payload, max_size, max_depth)
 
 
 # --- helpers ---------------------------------------------------------------------------
