@@ -7,6 +7,7 @@ payload). The sync and asyncio emitters only send those.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -27,6 +28,7 @@ from .protocol import (
     classic,
     cluster,
 )
+from .protocol._values import pack
 
 __all__ = ["RESERVED_EVENTS", "Publish", "Target", "normalize_namespace", "room_tuple"]
 
@@ -69,6 +71,17 @@ def _dedupe(items: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
+@functools.lru_cache(maxsize=512)
+def _classic_frame(
+    key: str, nsp: str, rooms: tuple[str, ...], except_: tuple[str, ...], flags: tuple[Any, ...]
+) -> tuple[str, bytes, bytes]:
+    """Channel and the encoded frame of an emitter broadcast to one target: computed once
+    per target, so each emit packs only its own data."""
+    opts = BroadcastOptions(rooms, except_, dict(flags))
+    head, tail = classic.broadcast_frame(EMITTER_UID, nsp, opts)
+    return ClassicChannels(key, nsp).for_broadcast(opts), head, tail
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """Namespace, rooms and flags of one emitter chain, plus how to reach the cluster."""
@@ -92,7 +105,16 @@ class Target:
         )
 
     def to(self, rooms: str | Iterable[str]) -> Target:
-        return replace(self, rooms=_dedupe(self.rooms + room_tuple(rooms)))
+        # The constructor, not dataclasses.replace: this runs once per emit in a loop.
+        return Target(
+            self.key,
+            self.nsp,
+            _dedupe(self.rooms + room_tuple(rooms)),
+            self.except_,
+            self.flags,
+            self.sharded,
+            self.subscription_mode,
+        )
 
     def except_rooms(self, rooms: str | Iterable[str]) -> Target:
         return replace(self, except_=_dedupe(self.except_ + room_tuple(rooms)))
@@ -122,6 +144,16 @@ class Target:
             raise ValueError(f'"{event}" is a reserved event name')
         if args and callable(args[-1]):
             raise ValueError("acknowledgements are not supported by the emitter")
+        if not self.sharded:
+            try:
+                frame = _classic_frame(
+                    self.key, self.nsp, self.rooms, self.except_, tuple(self.flags.items())
+                )
+            except TypeError:  # an unhashable flag value: no cached frame
+                pass
+            else:
+                channel, head, tail = frame
+                return Publish("PUBLISH", channel, head + pack([event, *args]) + tail)
         msg = Broadcast(EMITTER_UID, self.nsp, Packet([event, *args], self.nsp), self._opts())
         if self.sharded:
             channels = ShardedChannels(self.key, self.nsp, self.subscription_mode)

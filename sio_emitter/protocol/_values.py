@@ -135,13 +135,42 @@ def _pack_value(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} cannot be sent to Socket.IO peers")
 
 
+_PLAIN_SCALARS = frozenset({str, int, bool, bytes, type(None)})
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    """Whether msgpack can take ``value`` as it is: only exact str/int/bool/bytes/None,
+    lists and str-keyed dicts (no floats: notepack writes integral ones as ints; no
+    subclasses, tuples or other types, which :func:`_pack_value` converts or refuses)."""
+    kind = type(value)
+    if kind is list:
+        items = value
+    elif kind is dict:
+        for k in value:
+            if type(k) is not str:
+                return False
+        items = value.values()
+    else:
+        return kind in _PLAIN_SCALARS
+    if depth > 32:
+        return False  # let the general path decide
+    for item in items:
+        kind = type(item)
+        if kind is str or kind is int or kind is bool or item is None or kind is bytes:
+            continue
+        if not _plain(item, depth + 1):
+            return False
+    return True
+
+
 def pack(value: Any) -> bytes:
     """msgpack-encode ``value`` byte for byte as notepack.io would encode its JS twin.
 
     Raises ``TypeError`` for values JavaScript has no form for, and ``ValueError``
     for integers out of msgpack's range.
     """
-    normalised = _pack_value(value)
+    # Most event data is plain: checking that is cheaper than rebuilding it.
+    normalised = value if _plain(value) else _pack_value(value)
     try:
         return msgpack.packb(normalised, use_bin_type=True)  # type: ignore[no-any-return]
     except OverflowError as exc:

@@ -28,6 +28,7 @@ from .messages import (
     Broadcast,
     BroadcastAck,
     BroadcastClientCount,
+    BroadcastOptions,
     DisconnectSockets,
     FetchSockets,
     FetchSocketsResponse,
@@ -89,6 +90,18 @@ def encode_broadcast(msg: Broadcast) -> bytes:
             s.opts_to_wire(msg.opts, layout),
         ]
     )
+
+
+def broadcast_frame(uid: str | None, nsp: str, opts: BroadcastOptions) -> tuple[bytes, bytes]:
+    """The bytes of a broadcast around its event data: for an id-less EVENT packet,
+    ``encode_broadcast(Broadcast(uid, nsp, Packet(data, nsp), opts))`` is
+    ``head + pack(data) + tail``. An emitter sending to one target many times encodes the
+    frame once and packs only the data of each message."""
+    layout: s.OptsLayout = "emitter" if uid == EMITTER_UID else "adapter"
+    # fixarray(3) [uid, fixmap(3) {type: 2, data: ..., nsp: ...}, opts]
+    head = b"\x93" + pack(uid) + b"\x83" + pack("type") + pack(2) + pack("data")
+    tail = pack("nsp") + pack(nsp) + pack(s.opts_to_wire(opts, layout))
+    return head, tail
 
 
 def decode_broadcast(payload: bytes, max_size: int = DEFAULT_MAX_PAYLOAD) -> Broadcast:
