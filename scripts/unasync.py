@@ -35,6 +35,7 @@ RULES: list[tuple[str, str]] = [
     (r"\bsocketio\.AsyncManager\b", "socketio.Manager"),
     (r"\bsocketio\.AsyncServer\b", "socketio.Server"),
     (r'_client_kind = "redis\.asyncio"', '_client_kind = "redis-py"'),
+    (r"\b_compat\.deliver\(", "_compat.deliver_sync("),
     (r"\bAwaitable\[None\]", "None"),
     (r"from collections\.abc import Awaitable, Callable", "from collections.abc import Callable"),
     (r"\basync def ", "def "),

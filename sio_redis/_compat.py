@@ -16,6 +16,7 @@ changes what is checked, the manager falls back to the public path (``AsyncManag
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -23,7 +24,9 @@ from typing import Any
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
-__all__ = ["capture_auth", "deliver", "fast_delivery_available", "prepare_event"]
+__all__ = ["capture_auth", "deliver", "deliver_sync", "fast_delivery_available", "prepare_event"]
+
+logger = logging.getLogger("sio_redis")
 
 
 def fast_delivery_available(server: Any) -> bool:
@@ -44,35 +47,50 @@ def prepare_event(server: Any, nsp: str, data: list[Any]) -> list[Any]:
     return [eio_packet.Packet(eio_packet.MESSAGE, part) for part in parts]
 
 
-async def deliver(server: Any, eio_sids: Iterable[str], packets: list[Any]) -> None:
-    """Queue ``packets`` (from :func:`prepare_event`) to each engine.io socket in ``eio_sids``.
-
-    What ``server.eio.send_packet`` does for an open socket, minus its coroutine, lookups
-    and per-packet log call: the packets go straight into the socket's queue, which its
-    writer task drains. A socket that is gone or closed is skipped (``send_packet`` logs
-    and skips it too). Where python-engineio's socket table or queue is not what is
-    expected, each packet goes through ``send_packet``, the public path.
-    """
-    eio = server.eio
-    sockets = getattr(eio, "sockets", None)
+def _queue_directly(server: Any, eio_sids: Iterable[str], packets: list[Any]) -> list[str]:
+    """Put ``packets`` (from :func:`prepare_event`) straight into each engine.io socket's
+    queue, which its writer drains: what ``server.eio.send_packet`` does for an open
+    socket, minus a coroutine, two lookups and a log call per packet. A socket that is gone
+    or closed is skipped, as ``send_packet`` skips it. Returns the sockets whose table
+    entry or queue is not what this expects: those take the public path."""
+    sockets = getattr(server.eio, "sockets", None)
     if not isinstance(sockets, dict):
-        for eio_sid in eio_sids:
-            for pkt in packets:
-                await eio.send_packet(eio_sid, pkt)
-        return
+        return list(eio_sids)
+    public: list[str] = []
     for eio_sid in eio_sids:
         sock = sockets.get(eio_sid)
         if sock is None or getattr(sock, "closed", False):
             continue
         put = getattr(getattr(sock, "queue", None), "put_nowait", None)
+        if put is None:
+            public.append(eio_sid)
+            continue
         try:
-            if put is None:
-                raise LookupError
             for pkt in packets:
                 put(pkt)
-        except Exception:  # a bounded or unfamiliar queue: the public path for this socket
-            for pkt in packets:
-                await eio.send_packet(eio_sid, pkt)
+        except Exception:  # a bounded or unfamiliar queue
+            public.append(eio_sid)
+    return public
+
+
+async def deliver(server: Any, eio_sids: Iterable[str], packets: list[Any]) -> None:
+    """Send one prepared EVENT to many sockets of an ``AsyncServer``."""
+    for eio_sid in _queue_directly(server, eio_sids, packets):
+        for pkt in packets:
+            try:
+                await server.eio.send_packet(eio_sid, pkt)
+            except Exception:  # a socket closing mid-broadcast is not an error
+                logger.debug("delivery to %s failed", eio_sid, exc_info=True)
+
+
+def deliver_sync(server: Any, eio_sids: Iterable[str], packets: list[Any]) -> None:
+    """:func:`deliver` for a ``socketio.Server``."""
+    for eio_sid in _queue_directly(server, eio_sids, packets):
+        for pkt in packets:
+            try:
+                server.eio.send_packet(eio_sid, pkt)
+            except Exception:
+                logger.debug("delivery to %s failed", eio_sid, exc_info=True)
 
 
 def capture_auth(

@@ -356,14 +356,9 @@ class AsyncRedisManager(ManagerBase, socketio.AsyncManager):  # type: ignore[mis
         if not targets:
             return
         if self._fast:
+            # Encoded once, queued to every socket with no coroutine per recipient.
             packets = _compat.prepare_event(self.server, nsp, data)
-            send = self.server.eio.send_packet
-            for eio_sid in targets.values():
-                for pkt in packets:
-                    try:
-                        await send(eio_sid, pkt)
-                    except Exception:  # a socket closing mid-broadcast is not an error
-                        self._log().debug("delivery to %s failed", eio_sid, exc_info=True)
+            await _compat.deliver(self.server, targets.values(), packets)
         else:
             await socketio.AsyncManager.emit(
                 self, data[0], tuple(data[1:]), nsp, room=list(targets)
