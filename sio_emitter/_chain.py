@@ -40,7 +40,7 @@ class RedisUnavailableError(ConnectionError):
 
 
 class Chain(Generic[ClientT]):
-    __slots__ = ("_client", "_pending", "_target")
+    __slots__ = ("_batcher", "_client", "_pending", "_target")
 
     _client: ClientT
     _target: Target
@@ -71,12 +71,14 @@ class Chain(Generic[ClientT]):
             subscription_mode=subscription_mode,  # type: ignore[arg-type]
         )
         self._pending = None
+        self._batcher: Any = None
 
     def _derive(self: Self, target: Target) -> Self:
         clone = object.__new__(type(self))
         clone._client = self._client
         clone._target = target
         clone._pending = self._pending
+        clone._batcher = self._batcher
         return clone
 
     @property

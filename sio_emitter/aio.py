@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,6 +22,63 @@ async def _run(target: Any, publish: Publish) -> Any:
     if publish.command == "SPUBLISH":
         return await target.spublish(publish.channel, publish.payload)
     return await target.publish(publish.channel, publish.payload)
+
+
+class _Batcher:
+    """Publishes issued in one event-loop iteration go out in one pipeline, as node-redis
+    sends what Node's emitter writes in one tick; each caller still awaits, and gets the
+    error of, its own publish. ``await``-ing emits one by one costs what it did (a round
+    trip each); emits made concurrently (``gather``, many tasks) share round trips."""
+
+    __slots__ = ("_client", "_loop", "_queue", "_tasks")
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._queue: list[tuple[Publish, asyncio.Future[Any]]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # round trips in flight
+
+    async def send(self, publish: Publish) -> None:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop, self._queue = loop, []
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.append((publish, future))
+        if len(self._queue) == 1:
+            loop.call_soon(self._flush)
+        await future
+
+    def _flush(self) -> None:
+        batch, self._queue = self._queue, []
+        if batch:
+            task = asyncio.ensure_future(self._send(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, batch: list[tuple[Publish, asyncio.Future[Any]]]) -> None:
+        try:
+            if len(batch) == 1:
+                results: list[Any] = [await _run(self._client, batch[0][0])]
+            else:
+                pipe = self._client.pipeline(transaction=False)
+                for publish, _ in batch:
+                    run = pipe.spublish if publish.command == "SPUBLISH" else pipe.publish
+                    run(publish.channel, publish.payload)
+                results = await pipe.execute(raise_on_error=False)
+        except BaseException as exc:  # every caller of this round trip sees its failure
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
 
 
 class AsyncEmitter(Chain["redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster"]):
@@ -49,6 +107,9 @@ class AsyncEmitter(Chain["redis.asyncio.Redis | redis.asyncio.cluster.RedisClust
             subscription_mode,
             "redis.asyncio.Redis or redis.asyncio.cluster.RedisCluster",
         )
+        if not isinstance(redis_client, redis.asyncio.cluster.RedisCluster):
+            # A cluster client routes each command to its own node: no shared pipeline.
+            self._batcher = _Batcher(redis_client)
 
     @classmethod
     def from_url(
@@ -69,7 +130,10 @@ class AsyncEmitter(Chain["redis.asyncio.Redis | redis.asyncio.cluster.RedisClust
             self._pending.append(publish)
             return
         try:
-            await _run(self._client, publish)
+            if self._batcher is not None:
+                await self._batcher.send(publish)
+            else:
+                await _run(self._client, publish)
         except UNAVAILABLE as exc:
             if not self._unavailable(exc):
                 raise RedisUnavailableError(f"cannot publish to Redis: {exc}") from exc

@@ -840,3 +840,41 @@ def test_import_does_not_pull_in_python_socketio() -> None:
         check=False,
     )
     assert (res.returncode, res.stdout.strip()) == (0, "ok"), res.stderr
+
+
+async def test_async_concurrent_emits_share_round_trips(
+    listen: Listener, aemitter: AsyncEmitter, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Emits made concurrently go out as pipelines, in order, each caller awaiting its own."""
+    import asyncio
+
+    client = aemitter._client
+    pipelines: list[int] = []
+    real = client.pipeline
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        pipelines.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(client, "pipeline", counting)
+    await asyncio.gather(*(aemitter.to(f"user:{n}").emit("score", n) for n in range(500)))
+    got = listen.take(500, timeout=10)
+    assert [classic.decode_broadcast(m.data).packet.data[1] for m in got] == list(range(500))
+    assert 1 <= len(pipelines) < 50  # not a round trip per emit
+    await aemitter.emit("alone", 1)  # a lone emit still goes out on its own
+    assert listen.take(1, timeout=5)[0].channel == f"{key}#/#"
+
+
+async def test_async_concurrent_emits_all_see_an_outage() -> None:
+    import asyncio
+
+    e = AsyncEmitter.from_url(unreachable_url(), "k", socket_connect_timeout=0.5)
+    try:
+        results = await asyncio.gather(
+            e.emit("a", 1), e.to("r").emit("b", 2), e.volatile.emit("c", 3), return_exceptions=True
+        )
+        assert isinstance(results[0], RedisUnavailableError)
+        assert isinstance(results[1], RedisUnavailableError)
+        assert results[2] is None  # volatile: dropped, not raised
+    finally:
+        await e.aclose()
