@@ -64,18 +64,80 @@ async def publish_with(client: Any, publish: Publish) -> None:
         await run_command(lambda: client.publish(publish.channel, publish.payload), "publish")
 
 
-def missing(wanted: Mapping[str, set[str]], pubsub: Any) -> Subscriptions:
+class LinkState:
+    """One subscription connection's state, shared by the asyncio and sync transports:
+    whether it is up, the capped and jittered backoff while it is not, and the one log
+    line per change (with the manager's uid and namespace in ``extra``)."""
+
+    __slots__ = ("_refused_at", "attempt", "connected", "delay", "extra")
+
+    def __init__(self) -> None:
+        self.extra: dict[str, Any] = {}
+        self.connected = False
+        self.delay = 0.0
+        self.attempt = 0
+        self._refused_at = -60.0
+
+    def lost(self, exc: BaseException) -> float:
+        """The connection failed: log it, and how long to wait before the next attempt."""
+        if self.connected:
+            logger.warning("Redis subscription lost (%s)", exc, extra=self.extra)
+        self.connected = False
+        self.attempt += 1
+        self.delay = min(max(self.delay * 2, 0.1), MAX_BACKOFF)
+        wait = self.delay * (0.5 + random.random() / 2)
+        logger.warning(
+            "reconnecting to Redis: attempt %d in %.2f s", self.attempt, wait, extra=self.extra
+        )
+        return wait
+
+    def up(self) -> bool:
+        """Something arrived: the link works. Whether that is news (log it, and the
+        caller resends what failed meanwhile)."""
+        if self.connected:
+            return False
+        if self.attempt:
+            logger.info(
+                "Redis subscription re-established and resubscribed after %d attempts",
+                self.attempt,
+                extra=self.extra,
+            )
+        else:
+            logger.info("Redis subscription connected", extra=self.extra)
+        self.connected = True
+        self.delay, self.attempt = 0.0, 0
+        return True
+
+    def refused(self, exc: BaseException) -> None:
+        """Redis refused a subscription (an ACL without the channel): a configuration
+        problem, not an outage; said at most once a minute."""
+        now = time.monotonic()
+        if now - self._refused_at >= 60.0:
+            self._refused_at = now
+            logger.error(
+                "Redis refused a subscription command (%s): check the ACL user's channel "
+                "permissions",
+                exc,
+                extra=self.extra,
+            )
+
+
+def missing(wanted: Mapping[str, set[str]], pubsub: Any, extra: dict[str, Any]) -> Subscriptions:
     """What ``wanted`` holds that redis-py's ``pubsub`` does not: subscriptions whose
     command failed (Redis was down), which redis-py will not resubscribe by itself."""
 
     def known(names: Any) -> set[str]:
         return {_text(name) for name in (names or {})}
 
-    return Subscriptions(
+    todo = Subscriptions(
         tuple(wanted["channel"] - known(pubsub.channels)),
         tuple(wanted["pattern"] - known(pubsub.patterns)),
         tuple(wanted["shard"] - known(getattr(pubsub, "shard_channels", None))),
     )
+    count = len(todo.channels) + len(todo.patterns) + len(todo.shard_channels)
+    if count:
+        logger.info("subscribing %d channels that failed during the outage", count, extra=extra)
+    return todo
 
 
 def want(wanted: dict[str, set[str]], subs: Subscriptions, add: bool) -> None:
@@ -158,8 +220,7 @@ class AsyncRedisTransport:
             )
         self.client = client
         self.owns_client = owns_client
-        #: ``extra`` of connection-state log lines (the manager sets its uid here).
-        self.log_extra: dict[str, Any] = {}
+        self.link = LinkState()
         self._pubsub: Any = None
         self._confirm: dict[str, asyncio.Future[None]] = {}
         # Everything subscribed or being subscribed, whatever redis-py recorded: a command
@@ -168,9 +229,20 @@ class AsyncRedisTransport:
         # First come, first served: an unsubscribe must not overtake the subscribe it undoes
         # (redis-py records a channel only after its SUBSCRIBE was written).
         self._send_lock = asyncio.Lock()
-        self.connected = False
         self._closed = False
-        self._refused_at = -60.0
+
+    @property
+    def connected(self) -> bool:
+        return self.link.connected
+
+    @property
+    def log_extra(self) -> dict[str, Any]:
+        """``extra`` of connection-state log lines (the manager sets its uid here)."""
+        return self.link.extra
+
+    @log_extra.setter
+    def log_extra(self, value: dict[str, Any]) -> None:
+        self.link.extra = value
 
     async def publish(self, publish: Publish) -> None:
         await publish_with(self.client, publish)
@@ -217,28 +289,19 @@ class AsyncRedisTransport:
     async def _resync(self, pubsub: Any) -> None:
         """Send the subscriptions whose command failed while Redis was unreachable."""
         async with self._send_lock:
-            todo = missing(self._wanted, pubsub)
-            if todo.channels or todo.patterns or todo.shard_channels:
-                logger.info(
-                    "subscribing %d channels that failed during the outage",
-                    len(todo.channels) + len(todo.patterns) + len(todo.shard_channels),
-                    extra=self.log_extra,
-                )
-                await _send(pubsub, todo, subscribe=True)
+            await _send(pubsub, missing(self._wanted, pubsub, self.log_extra), subscribe=True)
 
     async def messages(self) -> AsyncIterator[Incoming]:
         """Messages from every subscription, forever: a lost connection is retried with
         capped exponential backoff and jitter, and redis-py resubscribes on reconnect."""
         pubsub = self._ensure_pubsub()
-        delay, attempt = 0.0, 0
         while not self._closed:
             try:
                 message = await pubsub.get_message(timeout=None)
             except asyncio.CancelledError:
                 raise
             except redis.exceptions.ResponseError as exc:
-                # e.g. NOPERM: the ACL user may not subscribe. A configuration problem,
-                # not an outage: say so (at most once a minute) and carry on reading.
+                # e.g. NOPERM: say so and carry on reading.
                 self._refused(exc)
                 await asyncio.sleep(MAX_BACKOFF)
                 continue
@@ -247,19 +310,7 @@ class AsyncRedisTransport:
                 # while Redis restarts; it is the same lost connection.
                 if self._closed:
                     return
-                if self.connected:
-                    logger.warning("Redis subscription lost (%s)", exc, extra=self.log_extra)
-                self.connected = False
-                attempt += 1
-                delay = min(max(delay * 2, 0.1), MAX_BACKOFF)
-                wait = delay * (0.5 + random.random() / 2)
-                logger.warning(
-                    "reconnecting to Redis: attempt %d in %.2f s",
-                    attempt,
-                    wait,
-                    extra=self.log_extra,
-                )
-                await asyncio.sleep(wait)
+                await asyncio.sleep(self.link.lost(exc))
                 continue
             except RuntimeError:
                 if self._closed:
@@ -274,17 +325,7 @@ class AsyncRedisTransport:
                 continue
             if message is None:
                 continue
-            if not self.connected:
-                if attempt:
-                    logger.info(
-                        "Redis subscription re-established and resubscribed after %d attempts",
-                        attempt,
-                        extra=self.log_extra,
-                    )
-                else:
-                    logger.info("Redis subscription connected", extra=self.log_extra)
-                self.connected = True
-                delay, attempt = 0.0, 0
+            if self.link.up():
                 try:
                     await self._resync(pubsub)
                 except _UNAVAILABLE:
@@ -309,15 +350,7 @@ class AsyncRedisTransport:
             if not fut.done():
                 fut.set_exception(RedisUnavailableError(f"Redis refused to subscribe: {exc}"))
         self._confirm.clear()
-        now = time.monotonic()
-        if now - self._refused_at >= 60.0:
-            self._refused_at = now
-            logger.error(
-                "Redis refused a subscription command (%s): check the ACL user's channel "
-                "permissions",
-                exc,
-                extra=self.log_extra,
-            )
+        self.link.refused(exc)
 
     async def close(self) -> None:
         self._closed = True

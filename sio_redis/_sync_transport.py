@@ -9,8 +9,6 @@ closing a pub/sub connection under a reading thread would make redis-py reconnec
 from __future__ import annotations
 
 import logging
-import random
-import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -21,7 +19,7 @@ from sio_emitter._chain import UNAVAILABLE as _UNAVAILABLE
 from sio_emitter._chain import RedisUnavailableError
 from sio_emitter._operator import Publish
 
-from ._aio_transport import MAX_BACKOFF, Incoming, missing, want
+from ._aio_transport import MAX_BACKOFF, Incoming, LinkState, _text, missing, want
 from ._sync_runtime import Runtime
 from ._wire import Subscriptions
 
@@ -73,10 +71,6 @@ def _send(pubsub: Any, subs: Subscriptions, *, subscribe: bool) -> None:
             pubsub.sunsubscribe(channel)
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
 def make_transport(client: Any, *, owns_client: bool, runtime: Runtime) -> Any:
     """The transport for ``client``: for a Redis Cluster, the asyncio cluster transport
     run on a private event loop (one cluster implementation, not two); otherwise one
@@ -99,8 +93,7 @@ class RedisTransport:
             )
         self.client = client
         self.owns_client = owns_client
-        #: ``extra`` of connection-state log lines (the manager sets its uid here).
-        self.log_extra: dict[str, Any] = {}
+        self.link = LinkState()
         self._rt = runtime
         self._pubsub: Any = None
         self._confirm: dict[str, Any] = {}
@@ -109,10 +102,21 @@ class RedisTransport:
         self._wanted: dict[str, set[str]] = {"channel": set(), "pattern": set(), "shard": set()}
         self._lock = runtime.lock()
         self._reader_done: Any = None
-        self.connected = False
         self._closed = False
-        self._refused_at = -60.0
         self._refusal: Exception | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self.link.connected
+
+    @property
+    def log_extra(self) -> dict[str, Any]:
+        """``extra`` of connection-state log lines (the manager sets its uid here)."""
+        return self.link.extra
+
+    @log_extra.setter
+    def log_extra(self, value: dict[str, Any]) -> None:
+        self.link.extra = value
 
     def publish(self, publish: Publish) -> None:
         publish_with(self.client, publish)
@@ -169,20 +173,12 @@ class RedisTransport:
         with self._lock:
             if self._closed:
                 return
-            todo = missing(self._wanted, pubsub)
-            if todo.channels or todo.patterns or todo.shard_channels:
-                logger.info(
-                    "subscribing %d channels that failed during the outage",
-                    len(todo.channels) + len(todo.patterns) + len(todo.shard_channels),
-                    extra=self.log_extra,
-                )
-                _send(pubsub, todo, subscribe=True)
+            _send(pubsub, missing(self._wanted, pubsub, self.log_extra), subscribe=True)
 
     def messages(self) -> Iterator[Incoming]:
         """Messages from every subscription until :meth:`close`: a lost connection is
         retried with capped exponential backoff and jitter; redis-py resubscribes."""
         done = self._reader_done = self._rt.event()
-        delay, attempt = 0.0, 0
         try:
             while not self._closed:
                 pubsub = self._pubsub
@@ -194,8 +190,7 @@ class RedisTransport:
                         self._resync(pubsub)  # the first SUBSCRIBEs failed: Redis was down
                     message = pubsub.get_message(timeout=_READ_TIMEOUT)
                 except redis.exceptions.ResponseError as exc:
-                    # e.g. NOPERM: the ACL user may not subscribe. A configuration problem,
-                    # not an outage: say so (at most once a minute) and carry on reading.
+                    # e.g. NOPERM: say so and carry on reading.
                     self._refused(exc)
                     self._rt.sleep(MAX_BACKOFF)
                     continue
@@ -203,34 +198,11 @@ class RedisTransport:
                     # AttributeError: redis-py can trip over its own half-reset connection.
                     if self._closed:
                         return
-                    if self.connected:
-                        logger.warning("Redis subscription lost (%s)", exc, extra=self.log_extra)
-                    self.connected = False
-                    attempt += 1
-                    delay = min(max(delay * 2, 0.1), MAX_BACKOFF)
-                    wait = delay * (0.5 + random.random() / 2)
-                    logger.warning(
-                        "reconnecting to Redis: attempt %d in %.2f s",
-                        attempt,
-                        wait,
-                        extra=self.log_extra,
-                    )
-                    self._rt.sleep(wait)
+                    self._rt.sleep(self.link.lost(exc))
                     continue
                 if message is None:
                     continue
-                if not self.connected:
-                    if attempt:
-                        logger.info(
-                            "Redis subscription re-established and resubscribed after %d "
-                            "attempts",
-                            attempt,
-                            extra=self.log_extra,
-                        )
-                    else:
-                        logger.info("Redis subscription connected", extra=self.log_extra)
-                    self.connected = True
-                    delay, attempt = 0.0, 0
+                if self.link.up():
                     try:
                         self._resync(pubsub)
                     except _UNAVAILABLE:
@@ -257,15 +229,7 @@ class RedisTransport:
         for event in self._confirm.values():
             event.set()
         self._confirm.clear()
-        now = time.monotonic()
-        if now - self._refused_at >= 60.0:
-            self._refused_at = now
-            logger.error(
-                "Redis refused a subscription command (%s): check the ACL user's channel "
-                "permissions",
-                exc,
-                extra=self.log_extra,
-            )
+        self.link.refused(exc)
 
     def close(self) -> None:
         with self._lock:
@@ -278,7 +242,7 @@ class RedisTransport:
         if done is not None:
             self._rt.wait(done, 2 * _READ_TIMEOUT + 1.0)
         pubsub, self._pubsub = self._pubsub, None
-        self.connected = False
+        self.link.connected = False
         if pubsub is not None:
             try:
                 pubsub.close()
