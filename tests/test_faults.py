@@ -409,3 +409,36 @@ async def test_many_concurrent_requests_and_broadcasts_all_succeed(
     failures = {repr(r)[:120] for r in results if isinstance(r, BaseException)}
     assert not failures, failures
     assert all([s.id for s in r] == [cb.sid] for r in results[:200])
+
+
+@pytest.mark.parametrize("flavour", ["manager", "emitter"])
+async def test_emit_to_a_frozen_redis_raises_instead_of_hanging(
+    flavour: str, outage_redis: RedisServer, key: str
+) -> None:
+    """A broadcast against a Redis that accepts bytes but never answers ends with
+    ``RedisUnavailableError`` once the client's ``socket_timeout`` runs out."""
+    import socketio
+
+    from sio_emitter import AsyncEmitter
+    from sio_redis import AsyncRedisManager
+
+    mgr = AsyncRedisManager(outage_redis.url, key=key, redis_options={"socket_timeout": 1})
+    socketio.AsyncServer(client_manager=mgr)
+    await mgr.start()
+    emitter = AsyncEmitter.from_url(outage_redis.url, key, socket_timeout=1)
+    await emitter.emit("warm-up")  # connected before the freeze
+    await mgr.of("/").emit("warm-up")
+    assert outage_redis.pid is not None
+    freeze(outage_redis.pid)
+    try:
+        start = time.monotonic()
+        with pytest.raises(RedisUnavailableError):
+            if flavour == "manager":
+                await asyncio.wait_for(mgr.of("/").emit("frozen", 1), 30)
+            else:
+                await asyncio.wait_for(emitter.emit("frozen", 1), 30)
+        assert time.monotonic() - start < 1 + 3 * MARGIN
+    finally:
+        thaw(outage_redis.pid)
+        await emitter.aclose()
+        await mgr.close()
