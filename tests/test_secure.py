@@ -733,3 +733,45 @@ async def test_refused_subscription_is_one_clear_error(
             await mgr.close()
         else:
             await asyncio.to_thread(mgr.close)
+
+
+def _sync_pair_round_trip(url: str, key: str, options: dict[str, Any] | None = None) -> None:
+    """Two sync RedisManagers over ``url``: counted, and a server-side emit with ack
+    crosses between them both ways."""
+    from sio_redis import RedisManager
+
+    made = []
+    try:
+        for name in ("a", "b"):
+            mgr = RedisManager(url, key=key, redis_options=options)
+            made.append(mgr)
+            socketio.Server(client_manager=mgr, async_mode="threading")
+            mgr.on_server_side_emit("who", handler=lambda name=name: name)
+        a, b = made
+        assert a.server_count() == 2
+        assert a.server_side_emit_with_ack("who") == ["b"]
+        assert b.server_side_emit_with_ack("who") == ["a"]
+    finally:
+        for mgr in made:
+            mgr.close()
+
+
+async def test_sync_managers_over_tls_acl_and_sentinel(
+    tls_redis: RedisServer,
+    tls_files: TlsFiles,
+    acl_redis: RedisServer,
+    redis_sentinel: RedisSentinel,
+    key: str,
+) -> None:
+    """The sync manager uses the same client factory: TLS, ACL users and Sentinel work."""
+    in_query = f"{_plain_tls_url(tls_redis)}?ssl_ca_certs={tls_files.ca}&ssl_cert_reqs=required"
+    await asyncio.to_thread(_sync_pair_round_trip, in_query, key)
+    await asyncio.to_thread(
+        _sync_pair_round_trip,
+        _plain_tls_url(tls_redis),
+        key,
+        {"ssl_ca_certs": str(tls_files.ca)},
+    )
+    acl_url = f"redis://{ACL_USER}:{ACL_PASSWORD}@127.0.0.1:{acl_redis.port}/0"
+    await asyncio.to_thread(_sync_pair_round_trip, acl_url, key)
+    await asyncio.to_thread(_sync_pair_round_trip, redis_sentinel.url, key)
