@@ -122,6 +122,38 @@ class LinkState:
             )
 
 
+def incoming(message: Mapping[str, Any]) -> tuple[Incoming | None, str | None]:
+    """A pub/sub reply of redis-py as (a message to hand on, or None; the name whose
+    (p/s)subscription it confirms, or None)."""
+    kind = message.get("type")
+    if kind in _MESSAGES:
+        pattern = message.get("pattern")
+        channel = _text(message["channel"])
+        return (channel, message["data"], None if pattern is None else _text(pattern)), None
+    if kind in _CONFIRMATIONS:
+        return None, _text(message["channel"])
+    return None, None
+
+
+class LinkOwner:
+    """``connected`` and the log ``extra`` of a transport, both kept by its ``link``."""
+
+    link: LinkState
+
+    @property
+    def connected(self) -> bool:
+        return self.link.connected
+
+    @property
+    def log_extra(self) -> dict[str, Any]:
+        """``extra`` of connection-state log lines (the manager sets its uid here)."""
+        return self.link.extra
+
+    @log_extra.setter
+    def log_extra(self, value: dict[str, Any]) -> None:
+        self.link.extra = value
+
+
 def missing(wanted: Mapping[str, set[str]], pubsub: Any, extra: dict[str, Any]) -> Subscriptions:
     """What ``wanted`` holds that redis-py's ``pubsub`` does not: subscriptions whose
     command failed (Redis was down), which redis-py will not resubscribe by itself."""
@@ -209,7 +241,7 @@ async def _send(pubsub: Any, subs: Subscriptions, *, subscribe: bool) -> None:
             await pubsub.sunsubscribe(channel)
 
 
-class AsyncRedisTransport:
+class AsyncRedisTransport(LinkOwner):
     """One client for commands, one pub/sub connection for every subscription."""
 
     def __init__(self, client: Any, *, owns_client: bool, runtime: Any = None) -> None:
@@ -230,19 +262,6 @@ class AsyncRedisTransport:
         # (redis-py records a channel only after its SUBSCRIBE was written).
         self._send_lock = asyncio.Lock()
         self._closed = False
-
-    @property
-    def connected(self) -> bool:
-        return self.link.connected
-
-    @property
-    def log_extra(self) -> dict[str, Any]:
-        """``extra`` of connection-state log lines (the manager sets its uid here)."""
-        return self.link.extra
-
-    @log_extra.setter
-    def log_extra(self, value: dict[str, Any]) -> None:
-        self.link.extra = value
 
     async def publish(self, publish: Publish) -> None:
         await publish_with(self.client, publish)
@@ -330,16 +349,11 @@ class AsyncRedisTransport:
                     await self._resync(pubsub)
                 except _UNAVAILABLE:
                     pass  # lost again: the next read says so
-            kind = message.get("type")
-            if kind in _MESSAGES:
-                pattern = message.get("pattern")
-                yield (
-                    _text(message["channel"]),
-                    message["data"],
-                    None if pattern is None else _text(pattern),
-                )
-            elif kind in _CONFIRMATIONS:
-                fut = self._confirm.pop(_text(message["channel"]), None)
+            item, confirmed = incoming(message)
+            if item is not None:
+                yield item
+            elif confirmed is not None:
+                fut = self._confirm.pop(confirmed, None)
                 if fut is not None and not fut.done():
                     fut.set_result(None)
 

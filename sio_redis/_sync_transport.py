@@ -19,7 +19,7 @@ from sio_emitter._chain import UNAVAILABLE as _UNAVAILABLE
 from sio_emitter._chain import RedisUnavailableError
 from sio_emitter._operator import Publish
 
-from ._aio_transport import MAX_BACKOFF, Incoming, LinkState, _text, missing, want
+from ._aio_transport import MAX_BACKOFF, Incoming, LinkOwner, LinkState, incoming, missing, want
 from ._sync_runtime import Runtime
 from ._wire import Subscriptions
 
@@ -29,8 +29,6 @@ logger = logging.getLogger("sio_redis")
 
 T = TypeVar("T")
 
-_CONFIRMATIONS = {"subscribe", "psubscribe", "ssubscribe"}
-_MESSAGES = {"message", "pmessage", "smessage"}
 #: How long one read waits for a message; bounds how long close() waits for the reader.
 _READ_TIMEOUT = 0.25
 
@@ -82,7 +80,7 @@ def make_transport(client: Any, *, owns_client: bool, runtime: Runtime) -> Any:
     return RedisTransport(client, owns_client=owns_client, runtime=runtime)
 
 
-class RedisTransport:
+class RedisTransport(LinkOwner):
     """One client for commands, one pub/sub connection for every subscription."""
 
     def __init__(self, client: Any, *, owns_client: bool, runtime: Runtime) -> None:
@@ -104,19 +102,6 @@ class RedisTransport:
         self._reader_done: Any = None
         self._closed = False
         self._refusal: Exception | None = None
-
-    @property
-    def connected(self) -> bool:
-        return self.link.connected
-
-    @property
-    def log_extra(self) -> dict[str, Any]:
-        """``extra`` of connection-state log lines (the manager sets its uid here)."""
-        return self.link.extra
-
-    @log_extra.setter
-    def log_extra(self, value: dict[str, Any]) -> None:
-        self.link.extra = value
 
     def publish(self, publish: Publish) -> None:
         publish_with(self.client, publish)
@@ -207,16 +192,11 @@ class RedisTransport:
                         self._resync(pubsub)
                     except _UNAVAILABLE:
                         pass  # lost again: the next read says so
-                kind = message.get("type")
-                if kind in _MESSAGES:
-                    pattern = message.get("pattern")
-                    yield (
-                        _text(message["channel"]),
-                        message["data"],
-                        None if pattern is None else _text(pattern),
-                    )
-                elif kind in _CONFIRMATIONS:
-                    event = self._confirm.pop(_text(message["channel"]), None)
+                item, confirmed = incoming(message)
+                if item is not None:
+                    yield item
+                elif confirmed is not None:
+                    event = self._confirm.pop(confirmed, None)
                     if event is not None:
                         event.set()
         finally:
