@@ -5,18 +5,26 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 import redis.exceptions
 
 from ._operator import Publish, Target, normalize_namespace
 
-__all__ = ["Chain", "RedisUnavailableError", "logger"]
+__all__ = [
+    "Chain",
+    "RedisUnavailableError",
+    "call_redis",
+    "call_redis_async",
+    "logger",
+    "queue_publish",
+]
 
 logger = logging.getLogger("sio_emitter")
 
 ClientT = TypeVar("ClientT")
+T = TypeVar("T")
 Self = TypeVar("Self", bound="Chain[Any]")
 
 # What redis-py raises when the server cannot be reached or stops answering. Cluster
@@ -37,6 +45,44 @@ class RedisUnavailableError(ConnectionError):
     ``volatile`` emits are dropped instead of raising this, as volatile packets are
     dropped by Socket.IO when a client cannot take them.
     """
+
+
+def queue_publish(target: Any, publish: Publish) -> Any:
+    """Hand ``publish`` to a redis-py client or pipeline, sync or asyncio; what that
+    returns (a reply, a coroutine, the pipeline) is the caller's."""
+    if publish.command == "SPUBLISH":
+        return target.spublish(publish.channel, publish.payload)
+    return target.publish(publish.channel, publish.payload)
+
+
+# A pooled connection the server closed (Redis restarted) is only found out by using it,
+# so a ConnectionError is retried once, on a fresh connection; a timeout is not, since the
+# command may have run. ``call`` must build its command anew each time: a redis-py
+# pipeline forgets its commands once executed, even when that failed.
+
+
+def call_redis(call: Callable[[], T], what: str = "publish to Redis") -> T:
+    """Run ``call()``; an unreachable Redis raises :class:`RedisUnavailableError`."""
+    try:
+        try:
+            return call()
+        except redis.exceptions.ConnectionError:
+            return call()
+    except UNAVAILABLE as exc:
+        raise RedisUnavailableError(f"cannot {what}: {exc}") from exc
+
+
+async def call_redis_async(
+    call: Callable[[], Awaitable[T]], what: str = "publish to Redis"
+) -> T:
+    """The asyncio twin of :func:`call_redis`."""
+    try:
+        try:
+            return await call()
+        except redis.exceptions.ConnectionError:
+            return await call()
+    except UNAVAILABLE as exc:
+        raise RedisUnavailableError(f"cannot {what}: {exc}") from exc
 
 
 class Chain(Generic[ClientT]):

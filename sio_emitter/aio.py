@@ -10,7 +10,7 @@ from typing import Any
 import redis.asyncio
 import redis.asyncio.cluster
 
-from ._chain import UNAVAILABLE, Chain, RedisUnavailableError
+from ._chain import Chain, RedisUnavailableError, call_redis_async, queue_publish
 from ._connect import make_async_client
 from ._operator import Publish
 from .protocol import SubscriptionMode
@@ -18,10 +18,19 @@ from .protocol import SubscriptionMode
 __all__ = ["AsyncEmitter"]
 
 
-async def _run(target: Any, publish: Publish) -> Any:
-    if publish.command == "SPUBLISH":
-        return await target.spublish(publish.channel, publish.payload)
-    return await target.publish(publish.channel, publish.payload)
+async def _execute(client: Any, publishes: list[Publish]) -> list[Any]:
+    """One round trip for ``publishes``: a plain command for one, a pipeline for more."""
+    if len(publishes) == 1:
+        return [await call_redis_async(lambda: queue_publish(client, publishes[0]))]
+
+    def execute() -> Any:
+        pipe = client.pipeline(transaction=False)
+        for publish in publishes:
+            queue_publish(pipe, publish)
+        return pipe.execute(raise_on_error=False)
+
+    results: list[Any] = await call_redis_async(execute)
+    return results
 
 
 class _Batcher:
@@ -57,14 +66,7 @@ class _Batcher:
 
     async def _send(self, batch: list[tuple[Publish, asyncio.Future[Any]]]) -> None:
         try:
-            if len(batch) == 1:
-                results: list[Any] = [await _run(self._client, batch[0][0])]
-            else:
-                pipe = self._client.pipeline(transaction=False)
-                for publish, _ in batch:
-                    run = pipe.spublish if publish.command == "SPUBLISH" else pipe.publish
-                    run(publish.channel, publish.payload)
-                results = await pipe.execute(raise_on_error=False)
+            results = await _execute(self._client, [publish for publish, _ in batch])
         except BaseException as exc:  # every caller of this round trip sees its failure
             for _, future in batch:
                 if not future.done():
@@ -133,10 +135,10 @@ class AsyncEmitter(Chain["redis.asyncio.Redis | redis.asyncio.cluster.RedisClust
             if self._batcher is not None:
                 await self._batcher.send(publish)
             else:
-                await _run(self._client, publish)
-        except UNAVAILABLE as exc:
+                await call_redis_async(lambda: queue_publish(self._client, publish))
+        except RedisUnavailableError as exc:
             if not self._unavailable(exc):
-                raise RedisUnavailableError(f"cannot publish to Redis: {exc}") from exc
+                raise
 
     async def emit(self, event: str, *args: Any) -> None:
         """Send ``event`` with ``args`` to the targeted clients of every server."""
@@ -168,14 +170,10 @@ class AsyncEmitter(Chain["redis.asyncio.Redis | redis.asyncio.cluster.RedisClust
         yield batch
         if not pending:
             return
-        pipe = self._client.pipeline(transaction=False)
-        for publish in pending:
-            _run_sync = pipe.spublish if publish.command == "SPUBLISH" else pipe.publish
-            _run_sync(publish.channel, publish.payload)
-        try:
-            await pipe.execute()
-        except UNAVAILABLE as exc:
-            raise RedisUnavailableError(f"cannot publish to Redis: {exc}") from exc
+        results = await _execute(self._client, pending)
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
 
     async def aclose(self) -> None:
         """Close the Redis client (only needed for emitters made with :meth:`from_url`)."""

@@ -9,7 +9,7 @@ from typing import Any
 import redis
 import redis.cluster
 
-from ._chain import UNAVAILABLE, Chain, RedisUnavailableError
+from ._chain import UNAVAILABLE, Chain, RedisUnavailableError, call_redis, queue_publish
 from ._connect import make_sync_client
 from ._operator import Publish
 from .protocol import SubscriptionMode
@@ -17,12 +17,6 @@ from .protocol import SubscriptionMode
 __all__ = ["Emitter"]
 
 SyncClient = "redis.Redis | redis.cluster.RedisCluster"
-
-
-def _run(target: Any, publish: Publish) -> Any:
-    if publish.command == "SPUBLISH":
-        return target.spublish(publish.channel, publish.payload)
-    return target.publish(publish.channel, publish.payload)
 
 
 class Emitter(Chain["redis.Redis | redis.cluster.RedisCluster"]):
@@ -83,10 +77,10 @@ class Emitter(Chain["redis.Redis | redis.cluster.RedisCluster"]):
             self._pending.append(publish)
             return
         try:
-            _run(self._client, publish)
-        except UNAVAILABLE as exc:
+            call_redis(lambda: queue_publish(self._client, publish))
+        except RedisUnavailableError as exc:
             if not self._unavailable(exc):
-                raise RedisUnavailableError(f"cannot publish to Redis: {exc}") from exc
+                raise
 
     def emit(self, event: str, *args: Any) -> None:
         """Send ``event`` with ``args`` to the targeted clients of every server."""
@@ -123,13 +117,14 @@ class Emitter(Chain["redis.Redis | redis.cluster.RedisCluster"]):
         yield batch
         if not pending:
             return
-        pipe = self._client.pipeline(transaction=False)
-        for publish in pending:
-            _run(pipe, publish)
-        try:
-            pipe.execute()
-        except UNAVAILABLE as exc:
-            raise RedisUnavailableError(f"cannot publish to Redis: {exc}") from exc
+
+        def execute() -> Any:
+            pipe = self._client.pipeline(transaction=False)
+            for publish in pending:
+                queue_publish(pipe, publish)
+            return pipe.execute()
+
+        call_redis(execute)
 
     def close(self) -> None:
         """Close the Redis client (only needed for emitters made with :meth:`from_url`)."""

@@ -39,9 +39,10 @@ import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from sio_emitter._chain import call_redis_async
 from sio_emitter._operator import Publish
 
-from ._aio_transport import Incoming, _text, publish_with
+from ._aio_transport import _COUNTING, Incoming, _text, publish_with
 from ._wire import Subscriptions
 
 __all__ = ["AsyncClusterTransport"]
@@ -313,8 +314,12 @@ class AsyncClusterTransport:
     async def count(self, command: str, channel: str) -> int:
         """Subscribers of ``channel`` summed over the primaries, as Node counts servers
         on a cluster. Shard subscribers all sit on the slot owner, so an unreachable other
-        node changes nothing and is skipped; an unreachable owner is an error. Classic
-        subscribers may sit anywhere, so only "no node answered" is an error."""
+        node changes nothing and is skipped; an unreachable owner is an error
+        (``RedisUnavailableError``, as on standalone Redis). Classic subscribers may sit
+        anywhere, so only "no node answered" is an error."""
+        return await call_redis_async(lambda: self._count(command, channel), _COUNTING)
+
+    async def _count(self, command: str, channel: str) -> int:
         await self.client.initialize()
         nodes = list(self.client.get_primaries())
         owner = self.client.get_node_from_key(channel).name if command == "SHARDNUMSUB" else None

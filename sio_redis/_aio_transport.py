@@ -10,14 +10,14 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, Protocol, TypeVar
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Protocol
 
 import redis.asyncio.cluster
 import redis.exceptions
 
 from sio_emitter._chain import UNAVAILABLE as _UNAVAILABLE
-from sio_emitter._chain import RedisUnavailableError
+from sio_emitter._chain import RedisUnavailableError, call_redis_async, queue_publish
 from sio_emitter._operator import Publish
 
 from ._wire import Subscriptions
@@ -26,7 +26,7 @@ __all__ = ["MAX_BACKOFF", "AsyncRedisTransport", "Incoming", "Transport", "make_
 
 logger = logging.getLogger("sio_redis")
 
-T = TypeVar("T")
+_COUNTING = "count subscribers in Redis"
 
 Incoming = tuple[str, bytes, "str | None"]  # channel, payload, pattern
 
@@ -38,30 +38,12 @@ _CONFIRMATIONS = {"subscribe", "psubscribe", "ssubscribe"}
 _MESSAGES = {"message", "pmessage", "smessage"}
 
 
-async def run_command(call: Callable[[], Awaitable[T]], what: str) -> T:
-    """Run one Redis command; an unreachable Redis raises
-    :class:`~sio_emitter.RedisUnavailableError` (a ``ConnectionError``), as the emitter does.
-
-    A connection the server closed (Redis restarted) is only found out by using it, so a
-    ``ConnectionError`` is retried once on a fresh connection; a timeout is not, since the
-    command may have run."""
-    try:
-        try:
-            return await call()
-        except redis.exceptions.ConnectionError:
-            return await call()
-    except _UNAVAILABLE as exc:
-        raise RedisUnavailableError(f"cannot {what}: {exc}") from exc
-
-
 async def publish_with(client: Any, publish: Publish) -> None:
-    """Run one ``PUBLISH``/``SPUBLISH`` (see :func:`run_command`). A cluster client routes
-    ``SPUBLISH`` to the slot owner; ``PUBLISH`` may go to any node, Redis Cluster forwards
-    it to all."""
-    if publish.command == "SPUBLISH":
-        await run_command(lambda: client.spublish(publish.channel, publish.payload), "publish")
-    else:
-        await run_command(lambda: client.publish(publish.channel, publish.payload), "publish")
+    """Run one ``PUBLISH``/``SPUBLISH`` the way the emitter does (one retry on a closed
+    connection; an unreachable Redis raises ``RedisUnavailableError``). A cluster client
+    routes ``SPUBLISH`` to the slot owner; ``PUBLISH`` may go to any node, Redis Cluster
+    forwards it to all."""
+    await call_redis_async(lambda: queue_publish(client, publish))
 
 
 class LinkState:
@@ -269,9 +251,11 @@ class AsyncRedisTransport(LinkOwner):
     async def count(self, command: str, channel: str) -> int:
         """Subscribers of ``channel`` (``NUMSUB`` or ``SHARDNUMSUB``), as Node counts servers."""
         if command == "SHARDNUMSUB":
-            reply = await run_command(lambda: self.client.pubsub_shardnumsub(channel), "count")
+            reply = await call_redis_async(
+                lambda: self.client.pubsub_shardnumsub(channel), _COUNTING
+            )
         else:
-            reply = await run_command(lambda: self.client.pubsub_numsub(channel), "count")
+            reply = await call_redis_async(lambda: self.client.pubsub_numsub(channel), _COUNTING)
         return int(sum(int(n) for _, n in reply))
 
     def _ensure_pubsub(self) -> Any:

@@ -9,17 +9,26 @@ closing a pub/sub connection under a reading thread would make redis-py reconnec
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import redis.cluster
 import redis.exceptions
 
 from sio_emitter._chain import UNAVAILABLE as _UNAVAILABLE
-from sio_emitter._chain import RedisUnavailableError
+from sio_emitter._chain import RedisUnavailableError, call_redis, queue_publish
 from sio_emitter._operator import Publish
 
-from ._aio_transport import MAX_BACKOFF, Incoming, LinkOwner, LinkState, incoming, missing, want
+from ._aio_transport import (
+    _COUNTING,
+    MAX_BACKOFF,
+    Incoming,
+    LinkOwner,
+    LinkState,
+    incoming,
+    missing,
+    want,
+)
 from ._sync_runtime import Runtime
 from ._wire import Subscriptions
 
@@ -27,29 +36,13 @@ __all__ = ["MAX_BACKOFF", "RedisTransport", "make_transport", "publish_with"]
 
 logger = logging.getLogger("sio_redis")
 
-T = TypeVar("T")
-
 #: How long one read waits for a message; bounds how long close() waits for the reader.
 _READ_TIMEOUT = 0.25
 
 
-def run_command(call: Callable[[], T], what: str) -> T:
-    """Sync twin of ``_aio_transport.run_command``: one retry on a closed connection."""
-    try:
-        try:
-            return call()
-        except redis.exceptions.ConnectionError:
-            return call()
-    except _UNAVAILABLE as exc:
-        raise RedisUnavailableError(f"cannot {what}: {exc}") from exc
-
-
 def publish_with(client: Any, publish: Publish) -> None:
     """Sync twin of ``_aio_transport.publish_with``."""
-    if publish.command == "SPUBLISH":
-        run_command(lambda: client.spublish(publish.channel, publish.payload), "publish")
-    else:
-        run_command(lambda: client.publish(publish.channel, publish.payload), "publish")
+    call_redis(lambda: queue_publish(client, publish))
 
 
 def _send(pubsub: Any, subs: Subscriptions, *, subscribe: bool) -> None:
@@ -108,9 +101,9 @@ class RedisTransport(LinkOwner):
 
     def count(self, command: str, channel: str) -> int:
         if command == "SHARDNUMSUB":
-            reply = run_command(lambda: self.client.pubsub_shardnumsub(channel), "count")
+            reply = call_redis(lambda: self.client.pubsub_shardnumsub(channel), _COUNTING)
         else:
-            reply = run_command(lambda: self.client.pubsub_numsub(channel), "count")
+            reply = call_redis(lambda: self.client.pubsub_numsub(channel), _COUNTING)
         return int(sum(int(n) for _, n in reply))
 
     def _ensure_pubsub(self) -> Any:

@@ -878,3 +878,41 @@ async def test_async_concurrent_emits_all_see_an_outage() -> None:
         assert results[2] is None  # volatile: dropped, not raised
     finally:
         await e.aclose()
+
+
+async def test_first_emit_after_a_redis_restart_is_published() -> None:
+    """A pooled connection the restart closed is retried once, as the managers do: the
+    first emit after Redis is back must not fail (both emitters, plain and pipelined)."""
+    from tests.support.redis import RedisServer
+
+    server = RedisServer(name="emit-restart").start()
+    try:
+        aemitter = AsyncEmitter.from_url(server.url, "k")
+        emitter = Emitter.from_url(server.url, "k")
+        await aemitter.emit("before", 1)
+        emitter.emit("before", 1)
+        server.stop(remove_dir=False)
+        server.restart()
+        listen = Listener(server.url).subscribe("k#/#")
+        try:
+            await aemitter.emit("after", "async")
+            emitter.emit("after", "sync")
+            assert len(listen.take(2, timeout=5)) == 2
+        finally:
+            listen.close()
+        server.stop(remove_dir=False)
+        server.restart()
+        listen = Listener(server.url).subscribe("k#/#")
+        try:
+            async with aemitter.pipeline() as p:
+                await p.emit("piped", 1)
+                await p.emit("piped", 2)
+            with emitter.pipeline() as sp:
+                sp.emit("piped", 3)
+            assert len(listen.take(3, timeout=5)) == 3
+        finally:
+            listen.close()
+        await aemitter.aclose()
+        emitter.close()
+    finally:
+        server.stop()
