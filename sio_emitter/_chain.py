@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 
 import redis.exceptions
 
-from ._operator import Publish, Target, normalize_namespace
+from ._operator import Publish, Target, check_key_and_mode, normalize_namespace
 
 __all__ = [
     "Chain",
@@ -103,10 +103,7 @@ class Chain(Generic[ClientT]):
         expected: str,
     ) -> None:
         """Validate and store what both emitters' constructors take."""
-        if not isinstance(key, str) or not key:
-            raise ValueError("key must be a non-empty str")
-        if subscription_mode not in ("static", "dynamic", "dynamic-private"):
-            raise ValueError(f"unknown subscription_mode {subscription_mode!r}")
+        check_key_and_mode(key, subscription_mode)
         if not hasattr(client, "publish"):
             raise TypeError(f"redis_client must be a {expected}")
         self._client = client

@@ -30,7 +30,15 @@ from .protocol import (
 )
 from .protocol._values import pack
 
-__all__ = ["RESERVED_EVENTS", "Publish", "Target", "normalize_namespace", "room_tuple"]
+__all__ = [
+    "RESERVED_EVENTS",
+    "Publish",
+    "Target",
+    "check_event",
+    "check_key_and_mode",
+    "normalize_namespace",
+    "room_tuple",
+]
 
 #: Event names Socket.IO uses itself; Node's emitter refuses them, and so do we.
 RESERVED_EVENTS = frozenset(
@@ -45,6 +53,22 @@ class Publish:
     command: Literal["PUBLISH", "SPUBLISH"]
     channel: str
     payload: bytes
+
+
+def check_event(event: str) -> None:
+    """An event name a client may receive: a str, and not one Socket.IO reserves."""
+    if not isinstance(event, str):
+        raise TypeError(f"event name must be a str, not {type(event).__name__}")
+    if event in RESERVED_EVENTS:
+        raise ValueError(f'"{event}" is a reserved event name')
+
+
+def check_key_and_mode(key: str, subscription_mode: str) -> None:
+    """The checks every emitter and manager makes of its ``key`` and ``subscription_mode``."""
+    if not isinstance(key, str) or not key:
+        raise ValueError("key must be a non-empty str")
+    if subscription_mode not in ("static", "dynamic", "dynamic-private"):
+        raise ValueError(f"unknown subscription_mode {subscription_mode!r}")
 
 
 def normalize_namespace(nsp: str) -> str:
@@ -138,10 +162,7 @@ class Target:
         )
 
     def emit_publish(self, event: str, args: tuple[Any, ...]) -> Publish:
-        if not isinstance(event, str):
-            raise TypeError(f"event name must be a str, not {type(event).__name__}")
-        if event in RESERVED_EVENTS:
-            raise ValueError(f'"{event}" is a reserved event name')
+        check_event(event)
         if args and callable(args[-1]):
             raise ValueError("acknowledgements are not supported by the emitter")
         if not self.sharded:

@@ -34,17 +34,13 @@ class Runtime:
     def bind(self, server: Any) -> None:
         """Nothing to learn from an ``AsyncServer``: asyncio is asyncio."""
 
-    def can_start_now(self) -> bool:
-        # Without a running loop (the server built at import time), join later.
+    def start_soon(self, fn: Callable[[], Any], spawn: Callable[..., Any]) -> None:
+        """Join the cluster from ``set_server``: a coroutine cannot run inside it, so in
+        the background; without a running loop (a server built at import time), later."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return False
-        return True
-
-    def start_soon(self, fn: Callable[[], Any], spawn: Callable[..., Any]) -> None:
-        """Join the cluster from ``set_server``: a coroutine cannot run inside it, so in
-        the background."""
+            return
         spawn(fn)
 
     def event(self) -> asyncio.Event:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sio_emitter._connect import redact_url
-from sio_emitter._operator import RESERVED_EVENTS, normalize_namespace
+from sio_emitter._operator import check_key_and_mode, normalize_namespace
 from sio_emitter.protocol import (
     BroadcastOptions,
     SocketEntry,
@@ -29,18 +29,11 @@ from ._wire import ClassicWire, ShardedWire, Subscriptions
 from .core import ClusterCore
 from .operators import Selection
 
-__all__ = ["ManagerBase", "ServerSideHandler", "check_event"]
+__all__ = ["ManagerBase", "ServerSideHandler"]
 
 logger = logging.getLogger("sio_redis")
 
 ServerSideHandler = Callable[..., Any]
-
-
-def check_event(event: str) -> None:
-    if not isinstance(event, str):
-        raise TypeError(f"event name must be a str, not {type(event).__name__}")
-    if event in RESERVED_EVENTS:
-        raise ValueError(f'"{event}" is a reserved event name')
 
 
 class ManagerBase:
@@ -73,14 +66,11 @@ class ManagerBase:
         make_transport: Callable[..., Any],
         runtime: Any,
     ) -> None:
-        if not isinstance(key, str) or not key:
-            raise ValueError("key must be a non-empty str")
+        check_key_and_mode(key, subscription_mode)
         if isinstance(requests_timeout, bool) or not isinstance(requests_timeout, (int, float)):
             raise TypeError("requests_timeout must be a number of seconds")
         if requests_timeout <= 0:
             raise ValueError("requests_timeout must be positive")
-        if subscription_mode not in ("static", "dynamic", "dynamic-private"):
-            raise ValueError(f"unknown subscription_mode {subscription_mode!r}")
         if logger is not None and not isinstance(logger, logging.Logger):
             raise TypeError("logger must be a logging.Logger")
         if isinstance(url, str):

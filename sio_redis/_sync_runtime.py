@@ -26,14 +26,14 @@ class _NeverRaised(BaseException):
 
 
 class Task:
-    """A background job: its thread (or green thread) and a way to wait for its end."""
+    """A background job (a thread or green thread): a way to wait for its end, and the
+    exception that ended it."""
 
-    __slots__ = ("error", "finished", "handle", "name")
+    __slots__ = ("error", "finished", "name")
 
     def __init__(self, name: str, finished: Any) -> None:
         self.name = name
         self.finished = finished
-        self.handle: Any = None
         self.error: BaseException | None = None
 
     def done(self) -> bool:
@@ -54,13 +54,6 @@ class Runtime:
 
     def bind(self, server: Any) -> None:
         self._server = server
-
-    @property
-    def async_mode(self) -> str:
-        return str(getattr(self._server, "async_mode", None) or "threading")
-
-    def can_start_now(self) -> bool:
-        return True
 
     def start_soon(self, fn: Callable[[], Any], spawn: Callable[..., Any]) -> None:
         """Join the cluster from ``set_server``, before the server takes any client, so
@@ -95,11 +88,9 @@ class Runtime:
 
         server = self._server
         if server is not None:
-            task.handle = server.start_background_task(run)
+            server.start_background_task(run)
         else:
-            thread = threading.Thread(target=run, name=f"sio-redis {task.name}", daemon=True)
-            thread.start()
-            task.handle = thread
+            threading.Thread(target=run, name=f"sio-redis {task.name}", daemon=True).start()
         return task
 
     def bounded(self, timeout: float, fn: Callable[..., Any], *args: Any) -> Any:

@@ -19,7 +19,7 @@ import socketio
 
 from sio_emitter._chain import UNAVAILABLE as _UNAVAILABLE
 from sio_emitter._connect import make_async_client
-from sio_emitter._operator import Publish, normalize_namespace
+from sio_emitter._operator import Publish, check_event, normalize_namespace
 from sio_emitter.protocol import (
     DEFAULT_MAX_PAYLOAD,
     AllRooms,
@@ -41,7 +41,7 @@ from sio_emitter.protocol import (
 from . import _compat
 from ._aio_runtime import Runtime, resolve
 from ._aio_transport import MAX_BACKOFF, make_transport
-from ._base import ManagerBase, ServerSideHandler, check_event
+from ._base import ManagerBase, ServerSideHandler
 from ._local import all_rooms, wire_room, wire_rooms
 from ._wire import Subscriptions
 from .core import (
@@ -123,8 +123,7 @@ class AsyncRedisManager(ManagerBase, socketio.AsyncManager):  # type: ignore[mis
     def set_server(self, server: Any) -> None:
         super().set_server(server)
         self._bind(server)
-        if self._rt.can_start_now():
-            self._rt.start_soon(self.start, self._spawn)
+        self._rt.start_soon(self.start, self._spawn)
 
     def initialize(self) -> None:
         super().initialize()
