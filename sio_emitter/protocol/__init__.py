@@ -12,6 +12,7 @@ True
 from . import classic, cluster
 from ._values import (
     DEFAULT_MAX_PAYLOAD,
+    MAX_DEPTH,
     ProtocolError,
     dumps_json,
     has_binary,
@@ -53,6 +54,7 @@ from .messages import (
 __all__ = [
     "DEFAULT_MAX_PAYLOAD",
     "EMITTER_UID",
+    "MAX_DEPTH",
     "SOCKET_ID_LENGTH",
     "AdapterClose",
     "AllRooms",
