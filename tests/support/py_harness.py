@@ -21,6 +21,7 @@ import socketio
 from aiohttp import web
 
 from sio_redis import AckTimeoutError, AsyncRedisManager, RequestTimeoutError
+from tests.support.harness_ops import operator_for, socket_rows
 from tests.support.node import from_wire, to_wire
 
 
@@ -76,20 +77,7 @@ class Harness:
 
     async def op_server(self, cmd: dict[str, Any]) -> Any:
         nsp = cmd.get("nsp", "/")
-        op = self.mgr.of(nsp)
-        if cmd.get("rooms"):
-            op = op.to(cmd["rooms"])
-        if cmd.get("except"):
-            op = op.except_(cmd["except"])
-        flags = cmd.get("flags") or {}
-        if flags.get("volatile"):
-            op = op.volatile
-        if "compress" in flags:
-            op = op.compress(flags["compress"])
-        if flags.get("local"):
-            op = op.local
-        if flags.get("timeout"):
-            op = op.timeout(flags["timeout"] / 1000)
+        op = operator_for(self.mgr, cmd)
         action, args = cmd["action"], cmd.get("args", [])
         if action == "emit":
             await op.emit(*args)
@@ -97,11 +85,7 @@ class Harness:
         if action == "emitWithAck":
             return await op.emit_with_ack(*args)
         if action == "fetchSockets":
-            sockets = await op.fetch_sockets()
-            return [
-                {"id": s.id, "handshake": s.handshake, "rooms": sorted(s.rooms), "data": s.data}
-                for s in sockets
-            ]
+            return socket_rows(await op.fetch_sockets())
         if action == "socketsJoin":
             await op.sockets_join(args[0])
             return None

@@ -72,6 +72,7 @@ from typing import Any  # noqa: E402
 import socketio  # noqa: E402
 
 from sio_redis import AckTimeoutError, RedisManager, RequestTimeoutError  # noqa: E402
+from tests.support.harness_ops import operator_for, socket_rows  # noqa: E402
 from tests.support.node import from_wire, to_wire  # noqa: E402
 
 _out_lock = threading.Lock()
@@ -260,20 +261,7 @@ class Harness:
     # -- ops ---------------------------------------------------------------------------------
     def op_server(self, cmd: dict[str, Any]) -> Any:
         nsp = cmd.get("nsp", "/")
-        op = self.mgr.of(nsp)
-        if cmd.get("rooms"):
-            op = op.to(cmd["rooms"])
-        if cmd.get("except"):
-            op = op.except_(cmd["except"])
-        flags = cmd.get("flags") or {}
-        if flags.get("volatile"):
-            op = op.volatile
-        if "compress" in flags:
-            op = op.compress(flags["compress"])
-        if flags.get("local"):
-            op = op.local
-        if flags.get("timeout"):
-            op = op.timeout(flags["timeout"] / 1000)
+        op = operator_for(self.mgr, cmd)
         action, args = cmd["action"], cmd.get("args", [])
         if action == "emit":
             op.emit(*args)
@@ -281,10 +269,7 @@ class Harness:
         if action == "emitWithAck":
             return op.emit_with_ack(*args)
         if action == "fetchSockets":
-            return [
-                {"id": s.id, "handshake": s.handshake, "rooms": sorted(s.rooms), "data": s.data}
-                for s in op.fetch_sockets()
-            ]
+            return socket_rows(op.fetch_sockets())
         if action == "socketsJoin":
             op.sockets_join(args[0])
             return None
