@@ -115,16 +115,23 @@ def _scheme(url: str) -> str:
     return scheme
 
 
+def _host_list(hosts: str, what: str, shown: str) -> list[tuple[str, int]]:
+    """``host:port,host:port`` (IPv6 hosts in brackets) as pairs; ``what`` names them in
+    the error."""
+    pairs: list[tuple[str, int]] = []
+    for item in hosts.split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"bad {what} {item!r} in {shown!r}: need host:port")
+        pairs.append((host.strip("[]"), int(port)))
+    return pairs
+
+
 def _cluster_seeds(url: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
     rest = url.split("://", 1)[1]
     auth, _, hosts = rest.rpartition("@")
     hosts = hosts.split("/", 1)[0].split("?", 1)[0]
-    seeds: list[tuple[str, int]] = []
-    for item in hosts.split(","):
-        host, _, port = item.strip().rpartition(":")
-        if not host or not port.isdigit():
-            raise ValueError(f"bad cluster node {item!r} in {redact_url(url)!r}: need host:port")
-        seeds.append((host.strip("[]"), int(port)))
+    seeds = _host_list(hosts, "cluster node", redact_url(url))
     options: dict[str, Any] = {}
     if auth:
         user, _, password = auth.partition(":")
@@ -147,12 +154,7 @@ class _SentinelSpec:
         parts = urlsplit(url)
         tls = parts.scheme.lower() == "rediss+sentinel"
         userinfo, _, hosts = parts.netloc.rpartition("@")
-        self.sentinels: list[tuple[str, int]] = []
-        for item in hosts.split(","):
-            host, _, port = item.strip().rpartition(":")
-            if not host or not port.isdigit():
-                raise ValueError(f"bad Sentinel {item!r} in {shown!r}: need host:port")
-            self.sentinels.append((host.strip("[]"), int(port)))
+        self.sentinels = _host_list(hosts, "Sentinel", shown)
         segments = parts.path.split("/")[1:] if parts.path else []
         if len(segments) > 2 or (segments and segments[0] and not segments[0].isdigit()):
             raise ValueError(
